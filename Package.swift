@@ -8,7 +8,7 @@ let upcomingFeatures: [SwiftSetting] = [
 
 let package = Package(
     name: "iam-db-proxy",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "iam-db-proxy", targets: ["iam-db-proxy"]),
         .library(name: "AWSAuth", targets: ["AWSAuth"]),
@@ -34,6 +34,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcomingFeatures
@@ -81,7 +82,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
+            exclude: ["Oracle"],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(

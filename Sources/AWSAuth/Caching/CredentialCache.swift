@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Caches the credentials of a provider and refreshes temporary ones ahead of expiry, the way
+/// botocore does: inside the advisory window (15 min) one background refresh starts while the
+/// current credentials keep serving; inside the mandatory window (10 min) callers wait for the
+/// refresh. Concurrent callers share one in-flight fetch. A failed refresh keeps using
+/// credentials that are still valid (with a warning); expired credentials are never returned.
+public final class CredentialCache: Sendable {
+    public struct Windows: Sendable {
+        public var advisory: TimeInterval = 15 * 60
+        public var mandatory: TimeInterval = 10 * 60
+        public init() {}
+        public init(advisory: TimeInterval, mandatory: TimeInterval) {
+            self.advisory = advisory
+            self.mandatory = mandatory
+        }
+    }
+
+    private struct State {
+        var cached: AWSCredentials?
+        var inflight: Task<AWSCredentials, any Error>?
+        var fetches = 0
+        var failures = 0
+    }
+
+    private enum Decision {
+        case use(AWSCredentials)
+        case wait(Task<AWSCredentials, any Error>)
+    }
+
+    public let provider: any CredentialProvider
+    let windows: Windows
+    let now: @Sendable () -> Date
+    let logger: Logger
+    private let state = Mutex(State())
+
+    public init(
+        provider: any CredentialProvider, windows: Windows = .init(), logger: Logger = Logger(label: "iam-db-proxy.credentials"),
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
+        self.provider = provider
+        self.windows = windows
+        self.logger = logger
+        self.now = now
+    }
+
+    /// How many fetches the provider has been asked for, and how many failed.
+    public var statistics: (fetches: Int, failures: Int) { state.withLock { ($0.fetches, $0.failures) } }
+
+    public func credentials() async throws -> AWSCredentials {
+        let current = now()
+        let decision: Decision = state.withLock { state in
+            if let cached = state.cached {
+                guard let expiration = cached.expiration else { return .use(cached) }
+                let remaining = expiration.timeIntervalSince(current)
+                if remaining > windows.advisory { return .use(cached) }
+                if remaining > windows.mandatory {
+                    if state.inflight == nil { state.inflight = startFetch() }
+                    return .use(cached)
+                }
+            }
+            if let inflight = state.inflight { return .wait(inflight) }
+            let task = startFetch()
+            state.inflight = task
+            return .wait(task)
+        }
+        switch decision {
+        case .use(let credentials):
+            return credentials
+        case .wait(let task):
+            return try await task.value
+        }
+    }
+
+    /// Forgets the cached credentials (for example after the server rejected a fresh token).
+    public func invalidate() {
+        state.withLock { $0.cached = nil }
+    }
+
+    private func startFetch() -> Task<AWSCredentials, any Error> {
+        Task { [self] in
+            let outcome: Result<AWSCredentials, any Error>
+            do {
+                outcome = .success(try await provider.credentials())
+            } catch {
+                outcome = .failure(error)
+            }
+            return try state.withLock { state -> AWSCredentials in
+                state.inflight = nil
+                state.fetches += 1
+                switch outcome {
+                case .success(let fresh):
+                    if fresh.isExpired(at: now()) {
+                        state.failures += 1
+                        throw CredentialProviderError.failed(provider: fresh.source, reason: "returned credentials that are already expired")
+                    }
+                    state.cached = fresh
+                    return fresh
+                case .failure(let error):
+                    state.failures += 1
+                    if let cached = state.cached, !cached.isExpired(at: now()) {
+                        logger.warning(
+                            "refreshing AWS credentials failed; still using the current ones until they expire",
+                            metadata: ["error": "\(error)", "expires": "\(cached.expiration.map { "\($0)" } ?? "never")"])
+                        return cached
+                    }
+                    state.cached = nil
+                    throw error
+                }
+            }
+        }
+    }
+}

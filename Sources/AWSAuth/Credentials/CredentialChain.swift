@@ -1,0 +1,20 @@
+/// Tries providers in order and returns the first credentials. A provider that does not apply
+/// (`notConfigured`) passes to the next; one that applies and fails ends the chain with its error.
+public struct CredentialChain: CredentialProvider {
+    public let providers: [any CredentialProvider]
+    public var name: String { "chain" }
+
+    public init(_ providers: [any CredentialProvider]) { self.providers = providers }
+
+    public func credentials() async throws -> AWSCredentials {
+        var attempts: [CredentialProviderError.Attempt] = []
+        for provider in providers {
+            do {
+                return try await provider.credentials()
+            } catch CredentialProviderError.notConfigured(let name, let reason) {
+                attempts.append(.init(provider: name, reason: reason))
+            }
+        }
+        throw CredentialProviderError.noCredentials(attempts: attempts)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// `credential_process`: runs the profile's command through `/bin/sh -c` and reads a
+/// `Version: 1` JSON document from its standard output.
+public struct ProcessCredentialProvider: CredentialProvider {
+    public let name = "process"
+    let command: String?
+    let timeout: Duration
+
+    public init(command: String?, timeout: Duration = .seconds(30)) {
+        self.command = command
+        self.timeout = timeout
+    }
+
+    public func credentials() async throws -> AWSCredentials {
+        guard let command else {
+            throw CredentialProviderError.notConfigured(provider: name, reason: "profile has no credential_process")
+        }
+        let (status, output) = try await run(command)
+        guard status == 0 else {
+            throw CredentialProviderError.failed(provider: name, reason: "credential_process exited with status \(status)")
+        }
+        let credentials = try CredentialDocument.credentials(from: output, provider: name)
+        guard let version = try? JSONDecoder().decode(VersionOnly.self, from: Data(output.utf8)).version, version == 1 else {
+            throw CredentialProviderError.failed(provider: name, reason: "credential_process output must have \"Version\": 1")
+        }
+        return credentials
+    }
+
+    private struct VersionOnly: Decodable {
+        var version: Int?
+        enum CodingKeys: String, CodingKey { case version = "Version" }
+    }
+
+    /// Runs the command on a Dispatch thread (reading a pipe to its end blocks, which must
+    /// not happen on the concurrency pool) and gives up after `timeout`, even when a child of
+    /// the command keeps the output pipe open.
+    private func run(_ command: String) async throws -> (Int32, String) {
+        let provider = name
+        let timeout = self.timeout
+        return try await withCheckedThrowingContinuation { continuation in
+            let outcome = ResumeOnce(continuation)
+            DispatchQueue.global().async {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", command]
+                let stdout = Pipe()
+                process.standardOutput = stdout
+                process.standardInput = FileHandle.nullDevice
+                do {
+                    try process.run()
+                } catch {
+                    outcome.resume(throwing: CredentialProviderError.failed(provider: provider, reason: "cannot start credential_process: \(error)"))
+                    return
+                }
+                let deadline = DispatchWorkItem {
+                    if process.isRunning { process.terminate() }
+                    outcome.resume(throwing: CredentialProviderError.failed(provider: provider, reason: "credential_process did not finish within \(timeout)"))
+                }
+                DispatchQueue.global().asyncAfter(deadline: .now() + timeout.timeInterval, execute: deadline)
+                let output = stdout.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                deadline.cancel()
+                outcome.resume(returning: (process.terminationStatus, String(decoding: output, as: UTF8.self)))
+            }
+        }
+    }
+}
+
+/// Resumes a continuation exactly once, whichever of the process or its deadline finishes first.
+private final class ResumeOnce: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<(Int32, String), any Error>?
+
+    init(_ continuation: CheckedContinuation<(Int32, String), any Error>) { self.continuation = continuation }
+
+    func resume(returning value: (Int32, String)) { take()?.resume(returning: value) }
+    func resume(throwing error: any Error) { take()?.resume(throwing: error) }
+
+    private func take() -> CheckedContinuation<(Int32, String), any Error>? {
+        lock.withLock {
+            defer { continuation = nil }
+            return continuation
+        }
+    }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}

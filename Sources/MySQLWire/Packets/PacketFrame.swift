@@ -1,0 +1,31 @@
+import NIOCore
+
+/// One MySQL packet: a 3-byte little-endian payload length, a 1-byte sequence id, the
+/// payload. A payload of exactly 0xFFFFFF bytes continues in the next packet.
+public struct PacketFrame: Sendable, Equatable {
+    public static let maximumPayloadLength = 0xFF_FFFF
+    public var sequenceID: UInt8
+    public var payload: ByteBuffer
+
+    public init(sequenceID: UInt8, payload: ByteBuffer) {
+        self.sequenceID = sequenceID
+        self.payload = payload
+    }
+
+    /// Returns nil (reader index untouched) until the whole packet is buffered.
+    public static func decode(from buffer: inout ByteBuffer) -> PacketFrame? {
+        guard let header = buffer.getBytes(at: buffer.readerIndex, length: 4) else { return nil }
+        let length = Int(header[0]) | Int(header[1]) << 8 | Int(header[2]) << 16
+        guard buffer.readableBytes >= 4 + length else { return nil }
+        buffer.moveReaderIndex(forwardBy: 4)
+        let payload = buffer.readSlice(length: length)!
+        return PacketFrame(sequenceID: header[3], payload: payload)
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        precondition(payload.readableBytes <= Self.maximumPayloadLength, "split payloads of 16 MiB or more")
+        let length = payload.readableBytes
+        buffer.writeBytes([UInt8(length & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length >> 16 & 0xFF), sequenceID])
+        buffer.writeImmutableBuffer(payload)
+    }
+}

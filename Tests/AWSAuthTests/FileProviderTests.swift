@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+
+@testable import AWSAuth
+
+@Suite struct FileProviderTests {
+    @Test func environmentProvider() async throws {
+        let full = AWSEnvironment(["AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"])
+        let credentials = try await EnvironmentCredentialProvider(environment: full).credentials()
+        #expect(credentials.accessKeyID == "AKIDENV" && credentials.sessionToken == "t" && credentials.source == "environment")
+        await #expect(throws: CredentialProviderError.notConfigured(provider: "environment", reason: "AWS_ACCESS_KEY_ID not set")) {
+            try await EnvironmentCredentialProvider(environment: AWSEnvironment([:])).credentials()
+        }
+        await #expect { try await EnvironmentCredentialProvider(environment: AWSEnvironment(["AWS_ACCESS_KEY_ID": "x"])).credentials() } throws: { error in
+            if case .failed(_, let reason) = error as? CredentialProviderError { return reason.contains("AWS_SECRET_ACCESS_KEY") }
+            return false
+        }
+    }
+
+    @Test func iniParsingHandlesCommentsAndSubsections() {
+        let sections = INIFile.parse(text: """
+            # comment
+            [profile dev]
+            region = eu-west-1 ; trailing comment
+            s3 =
+              max_concurrent_requests = 20
+            Aws_Access_Key_Id=AKID
+            [sso-session corp]
+            sso_region=us-east-1
+            """)
+        #expect(sections.count == 2)
+        #expect(sections[0].0 == "profile dev")
+        #expect(sections[0].1["region"] == "eu-west-1")
+        #expect(sections[0].1["aws_access_key_id"] == "AKID")
+        #expect(sections[0].1["max_concurrent_requests"] == nil)
+    }
+
+    @Test func profilesFromBothFilesAndSelection() async throws {
+        let folder = try TemporaryFolder()
+        let config = try folder.write("config", "[default]\nregion=us-east-1\n[profile dev]\naws_access_key_id=AKIDCONFIG\naws_secret_access_key=s\n")
+        let credentialsFile = try folder.write("credentials", "[default]\naws_access_key_id = AKIDCREDS\naws_secret_access_key = s\naws_session_token = t\n")
+        let base = ["AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": credentialsFile]
+        let environment = AWSEnvironment(base)
+        let fromCredentials = try await StaticProfileCredentialProvider(file: .credentials, profile: "default", environment: environment).credentials()
+        #expect(fromCredentials.accessKeyID == "AKIDCREDS" && fromCredentials.sessionToken == "t")
+        let fromConfig = try await StaticProfileCredentialProvider(file: .config, profile: "dev", environment: environment).credentials()
+        #expect(fromConfig.accessKeyID == "AKIDCONFIG")
+
+        var withProfile = base
+        withProfile["AWS_PROFILE"] = "dev"
+        withProfile["AWS_EC2_METADATA_DISABLED"] = "true"
+        let chosen = try await DefaultCredentialChain.make(environment: AWSEnvironment(withProfile)).credentials()
+        #expect(chosen.accessKeyID == "AKIDCONFIG" && chosen.source == "config-file")
+    }
+
+    @Test func explicitProfileSkipsEnvironmentKeys() async throws {
+        let folder = try TemporaryFolder()
+        let credentialsFile = try folder.write("credentials", "[dev]\naws_access_key_id=AKIDDEV\naws_secret_access_key=s\n")
+        let environment = AWSEnvironment([
+            "AWS_ACCESS_KEY_ID": "AKIDSTRAY", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SHARED_CREDENTIALS_FILE": credentialsFile,
+            "AWS_CONFIG_FILE": folder.path + "/none", "AWS_EC2_METADATA_DISABLED": "true",
+        ])
+        #expect(try await DefaultCredentialChain.make(environment: environment).credentials().accessKeyID == "AKIDSTRAY")
+        #expect(try await DefaultCredentialChain.make(profile: "dev", environment: environment).credentials().accessKeyID == "AKIDDEV")
+    }
+
+    @Test func noCredentialsNamesEveryProvider() async throws {
+        let folder = try TemporaryFolder()
+        let environment = AWSEnvironment([
+            "HOME": folder.path, "AWS_EC2_METADATA_DISABLED": "true",
+        ])
+        await #expect { try await DefaultCredentialChain.make(environment: environment).credentials() } throws: { error in
+            let text = "\(error)"
+            return ["environment", "assume-role", "web-identity", "sso", "shared-credentials-file", "process", "config-file", "container", "imds"]
+                .allSatisfy { text.contains($0) } && text.contains("AWS_EC2_METADATA_DISABLED")
+        }
+    }
+
+    @Test func credentialProcess() async throws {
+        let folder = try TemporaryFolder()
+        let good = try folder.write("good.sh", "#!/bin/sh\ncat <<'JSON'\n\(credentialDocument(key: "AKIDPROC", extra: #""Version":1,"#))\nJSON\n", executable: true)
+        let credentials = try await ProcessCredentialProvider(command: good).credentials()
+        #expect(credentials.accessKeyID == "AKIDPROC" && credentials.expiration != nil)
+
+        let cases: [(String, String)] = [
+            ("#!/bin/sh\necho not json\n", "not a credentials JSON"),
+            ("#!/bin/sh\necho '{}' ; exit 3\n", "exited with status 3"),
+            ("#!/bin/sh\necho '\(credentialDocument(key: "A"))'\n", "Version"),
+            ("#!/bin/sh\necho '\(credentialDocument(key: "A", expiresIn: -60, extra: #""Version":1,"#))'\n", "already expired"),
+            ("#!/bin/sh\nsleep 30\n", "did not finish"),
+        ]
+        for (index, (script, expected)) in cases.enumerated() {
+            let path = try folder.write("bad\(index).sh", script, executable: true)
+            await #expect { try await ProcessCredentialProvider(command: path, timeout: .milliseconds(500)).credentials() } throws: { error in
+                "\(error)".contains(expected)
+            }
+        }
+    }
+}
