@@ -1,0 +1,312 @@
+import NIOCore
+
+/// The proxy's PostgreSQL startup phase as a pure state machine: the client's side (SSL and
+/// GSS negotiation, startup or cancel request) and the upstream's (TLS, authentication with the
+/// IAM token, the messages up to ReadyForQuery). Each event returns the actions to perform;
+/// `PostgresSessionHandler` performs them. No I/O happens here.
+public struct PostgresProxyHandshake: Sendable {
+    public struct Configuration: Sendable {
+        /// Client TLS is configured: SSLRequest is answered `S` instead of `N`.
+        public var clientTLSAvailable: Bool
+        /// Only these database users may log in through the listener (nil: any).
+        public var allowedUsers: Set<String>?
+
+        public init(clientTLSAvailable: Bool = false, allowedUsers: Set<String>? = nil) {
+            self.clientTLSAvailable = clientTLSAvailable
+            self.allowedUsers = allowedUsers
+        }
+    }
+
+    public enum Action: Sendable, Equatable {
+        case sendToClient(ByteBuffer)
+        /// Send `S`, then begin the TLS server handshake on the client connection.
+        case acceptClientTLS(ByteBuffer)
+        /// Dial the upstream and get a token for `user`, both at once.
+        case connectUpstream(user: String)
+        case fetchToken(user: String)
+        case sendToUpstream(ByteBuffer)
+        case startUpstreamTLS
+        /// The client asked to cancel a query: pass it to the upstream session holding `key`.
+        case forwardCancel(BackendKey)
+        /// A cached token was refused: drop it, close this upstream connection, start again.
+        case retryWithFreshToken(user: String)
+        case registerBackendKey(BackendKey)
+        /// The session is logged in: relay bytes both ways from now on.
+        case startRelaying
+        /// End the session: `error` (if any) goes to the client first; `reason` is for the log.
+        case fail(error: ByteBuffer?, reason: String)
+    }
+
+    enum Phase: Sendable {
+        case awaitingStartup
+        case clientTLSHandshake
+        case connecting
+        case awaitingSSLAnswer
+        case upstreamTLSHandshake
+        case authenticating
+        case awaitingReady
+        case relaying
+        case closed
+    }
+
+    public let configuration: Configuration
+    private(set) var phase = Phase.awaitingStartup
+    public private(set) var clientUsesTLS = false
+    public private(set) var protocolVersion = StartupRequest.ProtocolVersion(major: 3, minor: 0)
+    public private(set) var parameters: [(String, String)] = []
+    public private(set) var attempt = 1
+    private var token: (value: String, wasCached: Bool)?
+    private var pendingAuthentication: AuthenticationRequest?
+    private var scram: SCRAMSHA256Client?
+    /// NegotiateProtocolVersion and notices arrive before authentication; they reach the
+    /// client only after AuthenticationOk, so a retried login does not send them twice.
+    private var held = ByteBuffer()
+
+    public init(configuration: Configuration) { self.configuration = configuration }
+
+    public var user: String { parameters.first { $0.0 == "user" }?.1 ?? "" }
+    public var database: String { parameters.first { $0.0 == "database" }?.1 ?? user }
+    public var isRelaying: Bool { phase == .relaying }
+    public var hasReadStartup: Bool { ![.awaitingStartup, .clientTLSHandshake].contains(phase) }
+
+    // MARK: Client events
+
+    /// Consumes what it can of the client's bytes; unread bytes stay in `buffer`.
+    public mutating func clientBytes(_ buffer: inout ByteBuffer) -> [Action] {
+        guard phase == .awaitingStartup else { return [] }
+        let request: StartupRequest
+        do {
+            guard let decoded = try StartupRequest.decode(from: &buffer) else { return [] }
+            request = decoded
+        } catch {
+            return fail(.protocolViolation, "invalid startup packet: \(error)", reason: "malformed startup packet: \(error)")
+        }
+        switch request {
+        case .sslRequest:
+            guard !clientUsesTLS else { return closeSilently("SSLRequest inside TLS") }
+            guard configuration.clientTLSAvailable else { return [.sendToClient(ByteBuffer(string: "N"))] }
+            // Bytes after SSLRequest would be read as if they came through TLS (CVE-2021-23214).
+            guard buffer.readableBytes == 0 else { return closeSilently("plaintext bytes pipelined after SSLRequest") }
+            phase = .clientTLSHandshake
+            return [.acceptClientTLS(ByteBuffer(string: "S"))]
+        case .gssEncryptionRequest:
+            return [.sendToClient(ByteBuffer(string: "N"))]
+        case .cancel(let processID, let secretKey):
+            phase = .closed
+            return [.forwardCancel(BackendKey(processID: processID, secretKey: secretKey))]
+        case .startup(let version, let parameters):
+            self.protocolVersion = version
+            self.parameters = parameters
+            if let allowed = configuration.allowedUsers, !allowed.contains(user) {
+                return fail(.invalidAuthorization, "user \"\(user)\" may not connect through this iam-db-proxy listener",
+                            hint: "Add the user to the listener's users list.", reason: "user \(user) not in the listener's users list")
+            }
+            phase = .connecting
+            return [.connectUpstream(user: user)]
+        }
+    }
+
+    public mutating func clientTLSEstablished() {
+        guard phase == .clientTLSHandshake else { return }
+        clientUsesTLS = true
+        phase = .awaitingStartup
+    }
+
+    /// A client that arrives speaking TLS directly (PostgreSQL 17 `sslnegotiation=direct`).
+    public mutating func clientStartsDirectTLS() -> [Action] {
+        guard phase == .awaitingStartup, !clientUsesTLS, configuration.clientTLSAvailable else {
+            return closeSilently("direct TLS without client TLS configured")
+        }
+        phase = .clientTLSHandshake
+        return []
+    }
+
+    // MARK: Token events
+
+    public mutating func tokenReady(_ value: String, wasCached: Bool) -> [Action] {
+        guard phase != .closed, phase != .relaying else { return [] }
+        token = (value, wasCached)
+        guard let request = pendingAuthentication else { return [] }
+        pendingAuthentication = nil
+        return answer(request)
+    }
+
+    public mutating func tokenFailed(_ reason: String) -> [Action] {
+        guard phase != .closed, phase != .relaying else { return [] }
+        return fail(.cannotConnect, "iam-db-proxy could not sign an IAM auth token: \(reason)", reason: "token: \(reason)")
+    }
+
+    // MARK: Upstream events
+
+    public mutating func upstreamConnected() -> [Action] {
+        guard phase == .connecting else { return [] }
+        phase = .awaitingSSLAnswer
+        return [.sendToUpstream(FrontendMessages.sslRequest())]
+    }
+
+    public mutating func upstreamTLSEstablished() -> [Action] {
+        guard phase == .upstreamTLSHandshake else { return [] }
+        phase = .authenticating
+        return [.sendToUpstream(FrontendMessages.startup(version: protocolVersion, parameters: parameters))]
+    }
+
+    /// The upstream could not be reached, its TLS failed, or it closed during the handshake.
+    public mutating func upstreamFailed(_ message: String, hint: String? = nil) -> [Action] {
+        guard phase != .closed, phase != .relaying else { return [] }
+        return fail(.cannotConnect, message, hint: hint, reason: message)
+    }
+
+    public mutating func upstreamBytes(_ buffer: inout ByteBuffer) -> [Action] {
+        switch phase {
+        case .awaitingSSLAnswer:
+            guard let answer = buffer.readInteger(as: UInt8.self) else { return [] }
+            switch answer {
+            case UInt8(ascii: "S"):
+                // Bytes after the server's `S` would be trusted as if TLS-protected (CVE-2021-23222).
+                guard buffer.readableBytes == 0 else {
+                    return fail(.cannotConnect, "the database server sent unencrypted data after accepting TLS", reason: "upstream bytes after S")
+                }
+                phase = .upstreamTLSHandshake
+                return [.startUpstreamTLS]
+            case UInt8(ascii: "N"):
+                return fail(.cannotConnect, "the database server does not accept TLS connections",
+                            hint: "IAM database authentication needs TLS; check that the upstream is an RDS endpoint with TLS enabled.",
+                            reason: "upstream refused SSLRequest")
+            default:
+                return fail(.cannotConnect, "the database server answered the TLS request with unexpected data", reason: "bad SSLRequest answer")
+            }
+        case .authenticating, .awaitingReady:
+            return readServerMessages(&buffer)
+        default:
+            return []
+        }
+    }
+
+    private mutating func readServerMessages(_ buffer: inout ByteBuffer) -> [Action] {
+        var actions: [Action] = []
+        var toClient = ByteBuffer()
+        while phase == .authenticating || phase == .awaitingReady {
+            let message: BackendMessage
+            do {
+                guard let decoded = try BackendMessage.decode(from: &buffer) else { break }
+                message = decoded
+            } catch {
+                return fail(.protocolViolation, "the database server sent an invalid message: \(error)", reason: "upstream: \(error)")
+            }
+            if phase == .awaitingReady {
+                toClient.writeImmutableBuffer(message.wireBytes)
+                switch message.type {
+                case BackendMessage.backendKeyData:
+                    if let key = try? BackendKey(body: message.body) { actions.append(.registerBackendKey(key)) }
+                case BackendMessage.readyForQuery:
+                    phase = .relaying
+                    return actions + [.sendToClient(toClient), .startRelaying]
+                case BackendMessage.errorResponse:
+                    phase = .closed
+                    return actions + [.fail(error: toClient, reason: "server error after login: \((try? ErrorResponse(body: message.body))?.description ?? "?")")]
+                default:
+                    break
+                }
+                continue
+            }
+            switch message.type {
+            case BackendMessage.negotiateProtocolVersion, BackendMessage.noticeResponse:
+                held.writeImmutableBuffer(message.wireBytes)
+            case BackendMessage.authentication:
+                let request: AuthenticationRequest
+                do { request = try AuthenticationRequest(body: message.body) } catch {
+                    return fail(.protocolViolation, "the database server sent an invalid authentication request", reason: "\(error)")
+                }
+                if request == .ok {
+                    phase = .awaitingReady
+                    toClient.writeImmutableBuffer(held)
+                    toClient.writeImmutableBuffer(message.wireBytes)
+                    held.clear()
+                    continue
+                }
+                let answer = self.answer(request)
+                actions += answer
+                if case .fail = answer.last { return actions }
+            case BackendMessage.errorResponse:
+                return actions + authenticationRefused(message)
+            default:
+                return fail(.protocolViolation, "the database server sent an unexpected message during login",
+                            reason: "unexpected upstream message \(message.type) while authenticating")
+            }
+        }
+        if toClient.readableBytes > 0 { actions.append(.sendToClient(toClient)) }
+        return actions
+    }
+
+    private mutating func authenticationRefused(_ message: BackendMessage) -> [Action] {
+        let error = try? ErrorResponse(body: message.body)
+        let sqlState = error?.sqlState
+        if (sqlState == SQLState.invalidPassword.rawValue || sqlState == SQLState.invalidAuthorization.rawValue),
+            token?.wasCached == true, attempt == 1
+        {
+            attempt += 1
+            phase = .connecting
+            token = nil
+            pendingAuthentication = nil
+            scram = nil
+            held.clear()
+            return [.retryWithFreshToken(user: user)]
+        }
+        phase = .closed
+        return [.fail(error: message.wireBytes, reason: "server refused login: \(error?.description ?? "unreadable error")")]
+    }
+
+    private mutating func answer(_ request: AuthenticationRequest) -> [Action] {
+        guard let token else {
+            pendingAuthentication = request
+            return []
+        }
+        switch request {
+        case .cleartextPassword:
+            return [.sendToUpstream(FrontendMessages.password(token.value))]
+        case .md5Password(let salt):
+            return [.sendToUpstream(FrontendMessages.password(MD5PasswordAnswer.answer(password: token.value, user: user, salt: salt)))]
+        case .sasl(let mechanisms):
+            guard mechanisms.contains(SCRAMSHA256Client.mechanism) else {
+                return fail(.invalidAuthorization, "the database server offers no SASL mechanism iam-db-proxy supports (\(mechanisms.joined(separator: ", ")))",
+                            reason: "unsupported SASL mechanisms")
+            }
+            let client = SCRAMSHA256Client(password: token.value)
+            scram = client
+            return [.sendToUpstream(FrontendMessages.saslInitialResponse(mechanism: SCRAMSHA256Client.mechanism, data: client.clientFirstMessage))]
+        case .saslContinue(let data):
+            guard var client = scram else { return fail(.protocolViolation, "unexpected SASL continuation from the server", reason: "SASL out of order") }
+            do {
+                let final = try client.clientFinalMessage(serverFirst: data)
+                scram = client
+                return [.sendToUpstream(FrontendMessages.saslResponse(data: final))]
+            } catch {
+                return fail(.protocolViolation, "the database server sent an invalid SCRAM message", reason: "\(error)")
+            }
+        case .saslFinal(let data):
+            do {
+                try scram?.verify(serverFinal: data)
+                return []
+            } catch {
+                return fail(.invalidAuthorization, "the database server failed SCRAM verification", reason: "\(error)")
+            }
+        case .unsupported(let code):
+            return fail(.invalidAuthorization, "the database server asks for an authentication method (code \(code)) that an IAM token cannot answer",
+                        hint: "Grant the user rds_iam on the server.", reason: "unsupported auth code \(code)")
+        case .ok:
+            return []
+        }
+    }
+
+    // MARK: Endings
+
+    private mutating func fail(_ state: SQLState, _ message: String, hint: String? = nil, reason: String) -> [Action] {
+        phase = .closed
+        return [.fail(error: ErrorResponse(fatal: state, message, hint: hint).encoded(), reason: reason)]
+    }
+
+    private mutating func closeSilently(_ reason: String) -> [Action] {
+        phase = .closed
+        return [.fail(error: nil, reason: reason)]
+    }
+}
