@@ -12,7 +12,8 @@ struct IAMDBProxyCommand: AsyncParsableCommand {
             the standard AWS credentials chain.
             """,
         version: ProxyVersion.string,
-        subcommands: [TokenCommand.self, VersionCommand.self]
+        subcommands: [RunCommand.self, TokenCommand.self, VersionCommand.self],
+        defaultSubcommand: RunCommand.self
     )
 }
 

@@ -1,0 +1,186 @@
+import Foundation
+import Yams
+
+/// Reads the YAML configuration file. Walks the YAML tree itself (rather than decoding into
+/// Codable types) so that every problem, unknown keys included, names its key path and line.
+public enum ConfigurationLoader {
+    public static func load(path: String) throws(ConfigurationError) -> ProxyConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(file: path, keyPath: "", line: nil, message: "cannot read the file")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> ProxyConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigurationError(file: file, keyPath: "", line: error.line, message: "not valid YAML: \(error.problem)")
+        } catch {
+            throw ConfigurationError(file: file, keyPath: "", line: nil, message: "not valid YAML: \(error)")
+        }
+        guard let root else { throw ConfigurationError(file: file, keyPath: "", line: nil, message: "the file is empty; it needs a listeners list") }
+        return try ConfigurationReader(file: file).proxy(root)
+    }
+}
+
+extension YamlError {
+    var line: Int? {
+        switch self {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        default: nil
+        }
+    }
+
+    var problem: String {
+        switch self {
+        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): problem
+        default: "\(self)"
+        }
+    }
+}
+
+/// The walk over the YAML tree.
+struct ConfigurationReader {
+    let file: String
+
+    func error(_ node: Node?, _ path: String, _ message: String) -> ConfigurationError {
+        ConfigurationError(file: file, keyPath: path, line: node?.mark?.line, message: message)
+    }
+
+    /// The mapping's entries by key, after checking there is no key outside `known`.
+    func mapping(_ node: Node, _ path: String, known: [String]) throws(ConfigurationError) -> [String: Node] {
+        guard case .mapping(let mapping) = node else { throw error(node, path, "must be a mapping of keys to values") }
+        var entries: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard case .scalar(let scalar) = key else { throw error(key, path, "keys must be plain names") }
+            let keyPath = path.isEmpty ? scalar.string : "\(path).\(scalar.string)"
+            guard known.contains(scalar.string) else {
+                throw error(key, keyPath, "unknown key; known keys here: \(known.joined(separator: ", "))")
+            }
+            guard entries[scalar.string] == nil else { throw error(key, keyPath, "appears twice") }
+            entries[scalar.string] = value
+        }
+        return entries
+    }
+
+    func string(_ node: Node?, _ path: String) throws(ConfigurationError) -> String? {
+        guard let node else { return nil }
+        if case .scalar(let scalar) = node, scalar.tag.description == Tag.Name.null.rawValue || (scalar.string == "~" || scalar.string == "null") && scalar.style == .plain {
+            return nil
+        }
+        guard case .scalar(let scalar) = node else { throw error(node, path, "must be a single value") }
+        guard !scalar.string.isEmpty else { throw error(node, path, "must not be empty") }
+        return scalar.string
+    }
+
+    func integer(_ node: Node?, _ path: String, range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+        guard let text = try string(node, path) else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw error(node, path, "must be a whole number from \(range.lowerBound) to \(range.upperBound) (got \(text))")
+        }
+        return value
+    }
+
+    func seconds(_ node: Node?, _ path: String) throws(ConfigurationError) -> Double? {
+        guard let text = try string(node, path) else { return nil }
+        guard let value = Double(text.hasSuffix("s") ? String(text.dropLast()) : text), value > 0, value <= 86_400 else {
+            throw error(node, path, "must be a number of seconds greater than 0 (got \(text))")
+        }
+        return value
+    }
+
+    func proxy(_ root: Node) throws(ConfigurationError) -> ProxyConfiguration {
+        let top = try mapping(root, "", known: ["aws", "listeners"])
+        var configuration = ProxyConfiguration()
+        if let awsNode = top["aws"] {
+            let aws = try mapping(awsNode, "aws", known: ["region", "profile"])
+            configuration.aws.region = try string(aws["region"], "aws.region")
+            configuration.aws.profile = try string(aws["profile"], "aws.profile")
+        }
+        guard let listenersNode = top["listeners"] else { throw error(root, "listeners", "missing; add at least one listener") }
+        guard case .sequence(let listeners) = listenersNode, !listeners.isEmpty else {
+            throw error(listenersNode, "listeners", "must be a non-empty list of listeners")
+        }
+        for (index, node) in listeners.enumerated() {
+            configuration.listeners.append(try listener(node, "listeners[\(index)]", index: index))
+        }
+        try checkUnique(configuration.listeners, listeners)
+        return configuration
+    }
+
+    static let listenerKeys = [
+        "name", "engine", "listen", "upstream", "iam_host", "iam_default_port", "iam_region", "iam_expiration", "tls", "client_tls",
+        "users", "connect_timeout", "handshake_timeout",
+    ]
+
+    func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
+        let keys = try mapping(node, path, known: Self.listenerKeys)
+        guard let engineText = try string(keys["engine"], "\(path).engine") else { throw error(node, "\(path).engine", "missing; use postgres or mysql") }
+        guard let engine = ListenerConfiguration.Engine(rawValue: engineText) else {
+            throw error(keys["engine"], "\(path).engine", "must be postgres or mysql (got \(engineText))")
+        }
+        guard let listenText = try string(keys["listen"], "\(path).listen") else { throw error(node, "\(path).listen", "missing; for example 127.0.0.1:\(engine.defaultPort)") }
+        guard let listen = HostAndPort(listenText) else { throw error(keys["listen"], "\(path).listen", "must be HOST:PORT, for example 127.0.0.1:\(engine.defaultPort)") }
+        guard let upstreamText = try string(keys["upstream"], "\(path).upstream") else { throw error(node, "\(path).upstream", "missing; the database endpoint as HOST:PORT") }
+        guard let upstream = HostAndPort(upstreamText, defaultPort: engine.defaultPort), upstream.port > 0 else {
+            throw error(keys["upstream"], "\(path).upstream", "must be HOST:PORT of the database endpoint")
+        }
+        var listener = ListenerConfiguration(
+            name: try string(keys["name"], "\(path).name") ?? "listener\(index)", engine: engine, listen: listen, upstream: upstream)
+        listener.iamHost = try string(keys["iam_host"], "\(path).iam_host")
+        listener.iamDefaultPort = try integer(keys["iam_default_port"], "\(path).iam_default_port", range: 1...65_535)
+        listener.iamRegion = try string(keys["iam_region"], "\(path).iam_region")
+        listener.iamExpiration = try integer(keys["iam_expiration"], "\(path).iam_expiration", range: 1...900) ?? 870
+        listener.connectTimeoutSeconds = try seconds(keys["connect_timeout"], "\(path).connect_timeout") ?? 10
+        listener.handshakeTimeoutSeconds = try seconds(keys["handshake_timeout"], "\(path).handshake_timeout") ?? 10
+        if let tlsNode = keys["tls"] {
+            let tls = try mapping(tlsNode, "\(path).tls", known: ["mode", "ca_file", "server_name"])
+            if let modeText = try string(tls["mode"], "\(path).tls.mode") {
+                guard let mode = ListenerConfiguration.UpstreamTLS.Mode(rawValue: modeText) else {
+                    throw error(tls["mode"], "\(path).tls.mode", "must be verify-full, verify-ca or require (got \(modeText))")
+                }
+                listener.tls.mode = mode
+            }
+            listener.tls.caFile = try readableFile(tls["ca_file"], "\(path).tls.ca_file")
+            listener.tls.serverName = try string(tls["server_name"], "\(path).tls.server_name")
+        }
+        if let clientNode = keys["client_tls"] {
+            let client = try mapping(clientNode, "\(path).client_tls", known: ["cert_file", "key_file"])
+            guard let cert = try readableFile(client["cert_file"], "\(path).client_tls.cert_file"),
+                let key = try readableFile(client["key_file"], "\(path).client_tls.key_file")
+            else { throw error(clientNode, "\(path).client_tls", "needs both cert_file and key_file") }
+            listener.clientTLS = .init(certFile: cert, keyFile: key)
+        }
+        if let usersNode = keys["users"] {
+            guard case .sequence(let users) = usersNode else { throw error(usersNode, "\(path).users", "must be a list of database user names") }
+            var names: [String] = []
+            for (index, user) in users.enumerated() {
+                guard let name = try string(user, "\(path).users[\(index)]") else { throw error(user, "\(path).users[\(index)]", "must be a user name") }
+                names.append(name)
+            }
+            listener.users = names
+        }
+        return listener
+    }
+
+    func readableFile(_ node: Node?, _ path: String) throws(ConfigurationError) -> String? {
+        guard let file = try string(node, path) else { return nil }
+        guard FileManager.default.isReadableFile(atPath: file) else { throw error(node, path, "cannot read \(file)") }
+        return file
+    }
+
+    func checkUnique(_ listeners: [ListenerConfiguration], _ nodes: Node.Sequence) throws(ConfigurationError) {
+        for (index, listener) in listeners.enumerated() {
+            for earlier in listeners[..<index] {
+                if earlier.name == listener.name {
+                    throw error(nodes[index], "listeners[\(index)].name", "\(listener.name) is already the name of another listener")
+                }
+                if earlier.listen == listener.listen {
+                    throw error(nodes[index], "listeners[\(index)].listen", "\(listener.listen) is already used by listener \(earlier.name)")
+                }
+            }
+        }
+    }
+}

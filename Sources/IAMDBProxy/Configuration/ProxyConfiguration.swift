@@ -1,0 +1,70 @@
+/// The whole configuration: AWS settings shared by every listener, and the listeners.
+public struct ProxyConfiguration: Sendable, Equatable {
+    public struct AWSSettings: Sendable, Equatable {
+        /// Default region for listeners whose host names none (`aws.region`).
+        public var region: String?
+        /// A named profile from the shared AWS files (skips environment credentials).
+        public var profile: String?
+
+        public init(region: String? = nil, profile: String? = nil) {
+            self.region = region
+            self.profile = profile
+        }
+    }
+
+    public var aws = AWSSettings()
+    public var listeners: [ListenerConfiguration] = []
+
+    public init(aws: AWSSettings = .init(), listeners: [ListenerConfiguration] = []) {
+        self.aws = aws
+        self.listeners = listeners
+    }
+}
+
+/// A `host:port` pair as written in the configuration (`[::1]:5432` for IPv6).
+public struct HostAndPort: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`, `[v6]:port`, or `host` alone when `defaultPort` is given.
+    public init?(_ text: String, defaultPort: Int? = nil) {
+        var host = Substring(text)
+        var portText: Substring?
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            let rest = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if rest.hasPrefix(":") { portText = rest.dropFirst() } else if !rest.isEmpty { return nil }
+        } else if let colon = host.lastIndex(of: ":") {
+            guard host.firstIndex(of: ":") == colon else { return nil }  // bare IPv6 needs brackets
+            portText = host[host.index(after: colon)...]
+            host = host[..<colon]
+        }
+        guard !host.isEmpty else { return nil }
+        let port: Int
+        if let portText {
+            guard let parsed = Int(portText), (0...65_535).contains(parsed) else { return nil }
+            port = parsed
+        } else if let defaultPort {
+            port = defaultPort
+        } else {
+            return nil
+        }
+        self.init(host: String(host), port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    public var isIPAddress: Bool {
+        host.contains(":") || host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil }
+    }
+}

@@ -1,0 +1,30 @@
+import NIOCore
+import PostgresWire
+import Synchronization
+
+/// Where each live PostgreSQL session is connected, by the BackendKeyData its client saw. A
+/// CancelRequest goes to the remembered *address*: a cluster DNS name may resolve to another
+/// instance by the time the client cancels.
+final class CancelRegistry: Sendable {
+    struct Target: Sendable {
+        let address: SocketAddress
+        let tls: UpstreamTLSContext
+        let listener: String
+    }
+
+    private let targets = Mutex<[BackendKey: Target]>([:])
+
+    func register(_ key: BackendKey, _ target: Target) {
+        targets.withLock { $0[key] = target }
+    }
+
+    func remove(_ key: BackendKey) {
+        targets.withLock { _ = $0.removeValue(forKey: key) }
+    }
+
+    func target(for key: BackendKey) -> Target? {
+        targets.withLock { $0[key] }
+    }
+
+    var count: Int { targets.withLock { $0.count } }
+}

@@ -1,0 +1,89 @@
+import AWSAuth
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The running proxy: one bound listener per configured listener, sharing one credentials
+/// chain and one token cache. `run()` serves until a graceful shutdown is signalled.
+public final class ProxyServer: Service, Sendable {
+    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
+
+    public let configuration: ProxyConfiguration
+    let logger: Logger
+    let group: any EventLoopGroup
+    public let tokens: TokenCache
+    let cancelRegistry = CancelRegistry()
+    private let channels = NIOLockedValueBox<[any Channel]>([])
+
+    public init(configuration: ProxyConfiguration, environment: AWSEnvironment = .process, logger: Logger,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.configuration = configuration
+        self.logger = logger
+        self.group = group
+        let chain = DefaultCredentialChain.make(profile: configuration.aws.profile, environment: environment)
+        tokens = TokenCache(credentials: CredentialCache(provider: chain, logger: logger))
+    }
+
+    /// Binds every listener; returns their addresses (useful with port 0).
+    @discardableResult
+    public func start() async throws -> [String: SocketAddress] {
+        var addresses: [String: SocketAddress] = [:]
+        for listener in configuration.listeners {
+            guard listener.engine == .postgres else {
+                throw ProxyStartError(listener: listener.name, reason: "engine \(listener.engine.rawValue) is not supported by this version yet")
+            }
+            let runtime: ListenerRuntime
+            do {
+                runtime = try ListenerRuntime(configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
+                                              cancelRegistry: cancelRegistry, logger: logger)
+            } catch {
+                throw ProxyStartError(listener: listener.name, reason: "\(error)")
+            }
+            let channel: any Channel
+            do {
+                channel = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.backlog, value: 1024)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
+                    .childChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(PostgresSessionHandler(runtime: runtime))
+                        }
+                    }
+                    .bind(host: listener.listen.host, port: listener.listen.port).get()
+            } catch {
+                throw ProxyStartError(listener: listener.name, reason: "cannot listen on \(listener.listen): \(error)")
+            }
+            channels.withLockedValue { $0.append(channel) }
+            addresses[listener.name] = channel.localAddress
+            logger.info("listening", metadata: [
+                "listener": "\(listener.name)", "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                "upstream": "\(listener.upstream)", "region": "\(runtime.region)", "tls": "\(listener.tls.mode.rawValue)",
+            ])
+        }
+        return addresses
+    }
+
+    /// Stops accepting new connections.
+    public func stopListening() async {
+        for channel in channels.withLockedValue({ channels in defer { channels = [] }; return channels }) {
+            try? await channel.close()
+        }
+    }
+
+    public func run() async throws {
+        try await start()
+        try? await gracefulShutdown()
+        logger.info("shutting down")
+        await stopListening()
+    }
+}
+
+public struct ProxyStartError: Error, CustomStringConvertible {
+    public let listener: String
+    public let reason: String
+    public var description: String { "listener \(listener): \(reason)" }
+}

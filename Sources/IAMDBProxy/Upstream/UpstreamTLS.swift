@@ -1,0 +1,77 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// TLS settings for one listener's upstream, built once when the listener starts.
+struct UpstreamTLSContext: Sendable {
+    let context: NIOSSLContext
+    /// The name sent as SNI and verified, or nil for an IP upstream (swift-nio-ssl refuses IP
+    /// SNI; verification then uses the certificate's IP SAN).
+    let serverHostname: String?
+
+    init(_ settings: ListenerConfiguration.UpstreamTLS, upstreamHost: String, isIPAddress: Bool) throws {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        // The RDS CA bundle is trusted in addition to the system roots: RDS instances and
+        // clusters present RDS CA certificates, RDS Proxy and DSQL public ACM ones.
+        configuration.trustRoots = .default
+        if let caFile = settings.caFile {
+            configuration.additionalTrustRoots = [.file(caFile)]
+        }
+        switch settings.mode {
+        case .verifyFull: configuration.certificateVerification = .fullVerification
+        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        case .require: configuration.certificateVerification = .none
+        }
+        context = try NIOSSLContext(configuration: configuration)
+        let name = settings.serverName ?? upstreamHost
+        serverHostname = settings.serverName == nil && isIPAddress ? nil : name
+    }
+
+    func makeHandler() throws -> NIOSSLClientHandler {
+        try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
+    }
+}
+
+/// TLS towards clients (`client_tls`), offering ALPN `postgresql` for direct-TLS clients.
+struct ClientTLSContext: Sendable {
+    let context: NIOSSLContext
+
+    init(_ settings: ListenerConfiguration.ClientTLS, alpn: [String]) throws {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(settings.certFile).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: settings.keyFile, format: .pem)))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = alpn
+        context = try NIOSSLContext(configuration: configuration)
+    }
+}
+
+/// Turns connect and TLS failures into one sentence that says what to do.
+enum UpstreamFailure {
+    static func describe(_ error: any Error, upstream: HostAndPort, tls: ListenerConfiguration.UpstreamTLS) -> (message: String, hint: String?) {
+        let text = String(describing: error)
+        if text.contains("failedToValidateHostname") || text.contains("hostname") && text.contains("valid") {
+            return ("TLS to \(upstream) failed: the server certificate does not match host name \(tls.serverName ?? upstream.host)",
+                    "Connect by the endpoint's DNS name, or set tls.server_name to a name in the certificate.")
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+            return ("TLS to \(upstream) failed: the server certificate is not signed by a trusted CA",
+                    "Set tls.ca_file to the RDS CA bundle (global-bundle.pem).")
+        }
+        if error is NIOSSLError || text.contains("SSL") {
+            return ("TLS to \(upstream) failed: \(text)", nil)
+        }
+        if let connectError = error as? ChannelError, case .connectTimeout(let timeout) = connectError {
+            return ("cannot connect to \(upstream): no answer within \(timeout.nanoseconds / 1_000_000) ms", "Check the security group and that the endpoint is reachable from here.")
+        }
+        if let connectionError = error as? NIOConnectionError {
+            if connectionError.dnsAError != nil || connectionError.dnsAAAAError != nil, connectionError.connectionErrors.isEmpty {
+                return ("cannot connect to \(upstream): the host name does not resolve", "Check the upstream host name.")
+            }
+            let reasons = connectionError.connectionErrors.map { "\($0.target): \($0.error)" }.joined(separator: "; ")
+            return ("cannot connect to \(upstream): \(reasons.isEmpty ? "no address found" : reasons)", nil)
+        }
+        return ("cannot connect to \(upstream): \(text)", nil)
+    }
+}

@@ -1,0 +1,127 @@
+import AWSAuth
+import ArgumentParser
+import Foundation
+import IAMDBProxy
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `iam-db-proxy [run] --config FILE`, or one listener described by flags.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the proxy (the default command).",
+        discussion: "Give a configuration file with --config, or describe one listener with --engine, --listen and --upstream."
+    )
+
+    @Option(name: .long, help: "YAML configuration file.")
+    var config: String?
+
+    @Option(name: .long, help: "postgres or mysql (single-listener mode).")
+    var engine: String?
+
+    @Option(name: .long, help: "Where to listen, HOST:PORT (default 127.0.0.1 and the engine's port).")
+    var listen: String?
+
+    @Option(name: .long, help: "The database endpoint, HOST:PORT.")
+    var upstream: String?
+
+    @Option(name: .customLong("iam-host"), help: "Host name the token is signed for (default: the upstream host).")
+    var iamHost: String?
+
+    @Option(name: .customLong("iam-port"), help: "Port the token is signed for (default: the upstream port).")
+    var iamPort: Int?
+
+    @Option(name: .customLong("iam-region"), help: "Region the token is signed for (default: from the host name).")
+    var iamRegion: String?
+
+    @Option(name: .customLong("tls-mode"), help: "Upstream TLS: verify-full (default), verify-ca or require.")
+    var tlsMode: String?
+
+    @Option(name: .customLong("ca-file"), help: "PEM bundle trusted in addition to the system roots (RDS global-bundle.pem).")
+    var caFile: String?
+
+    @Option(name: .customLong("server-name"), help: "Name the upstream certificate must carry, when not the upstream host.")
+    var serverName: String?
+
+    @Option(name: .customLong("user"), help: "Allow only this database user (repeatable).")
+    var users: [String] = []
+
+    @Option(name: .long, help: "Default AWS region.")
+    var region: String?
+
+    @Option(name: .long, help: "AWS profile from the shared files (skips environment credentials).")
+    var profile: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let configuration: ProxyConfiguration
+        do {
+            configuration = try makeConfiguration()
+        } catch let error as ConfigurationError {
+            throw CommandFailure("iam-db-proxy: \(error)")
+        }
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "iam-db-proxy")
+        logger.info("starting iam-db-proxy \(ProxyVersion.string)")
+        let server = ProxyServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch let error as ProxyStartError {
+            throw CommandFailure("iam-db-proxy: \(error)")
+        }
+    }
+
+    func makeConfiguration() throws -> ProxyConfiguration {
+        var configuration = ProxyConfiguration()
+        if let config {
+            configuration = try ConfigurationLoader.load(path: config)
+            if engine != nil || upstream != nil {
+                throw ConfigurationError(file: "command line", keyPath: "", line: nil, message: "give either --config or --engine/--upstream, not both")
+            }
+        } else {
+            guard let upstream else {
+                throw ConfigurationError(file: "command line", keyPath: "--upstream", line: nil, message: "missing; give --config FILE or --upstream HOST:PORT")
+            }
+            let engineName = engine ?? "postgres"
+            guard let engine = ListenerConfiguration.Engine(rawValue: engineName) else {
+                throw ConfigurationError(file: "command line", keyPath: "--engine", line: nil, message: "must be postgres or mysql")
+            }
+            guard let target = HostAndPort(upstream, defaultPort: engine.defaultPort) else {
+                throw ConfigurationError(file: "command line", keyPath: "--upstream", line: nil, message: "must be HOST:PORT")
+            }
+            guard let address = HostAndPort(listen ?? "127.0.0.1:\(engine.defaultPort)", defaultPort: engine.defaultPort) else {
+                throw ConfigurationError(file: "command line", keyPath: "--listen", line: nil, message: "must be HOST:PORT")
+            }
+            var listener = ListenerConfiguration(name: "default", engine: engine, listen: address, upstream: target)
+            listener.iamHost = iamHost
+            listener.iamDefaultPort = iamPort
+            listener.iamRegion = iamRegion
+            if let tlsMode {
+                guard let mode = ListenerConfiguration.UpstreamTLS.Mode(rawValue: tlsMode) else {
+                    throw ConfigurationError(file: "command line", keyPath: "--tls-mode", line: nil, message: "must be verify-full, verify-ca or require")
+                }
+                listener.tls.mode = mode
+            }
+            listener.tls.caFile = caFile
+            listener.tls.serverName = serverName
+            listener.users = users.isEmpty ? nil : users
+            configuration.listeners = [listener]
+        }
+        if let region { configuration.aws.region = region }
+        if let profile { configuration.aws.profile = profile }
+        if configuration.aws.region == nil {
+            configuration.aws.region = ProcessInfo.processInfo.environment["AWS_REGION"] ?? ProcessInfo.processInfo.environment["AWS_DEFAULT_REGION"]
+        }
+        return configuration
+    }
+}
