@@ -50,6 +50,7 @@ config = {
     "region": creds["region"],
     "identities": creds["identities"],
     "verdict_log": testenv + "/verdicts.log",
+    "revoked_list": testenv + "/revoked.txt",
     "services": {
         "pg": {"hosts": ["localhost:" + pg_port, "127.0.0.1:" + pg_port, rds_host + ":5432"]},
         "mysql": {"hosts": ["localhost:" + mysql_port, "127.0.0.1:" + mysql_port, rds_host + ":3306"]},
@@ -59,7 +60,7 @@ with open(testenv + "/verifier.json", "w") as handle:
     json.dump(config, handle, indent=2)
 PY
 chmod 0644 verifier.json
-touch verdicts.log && chmod 0666 verdicts.log
+touch verdicts.log revoked.txt && chmod 0666 verdicts.log revoked.txt
 for service in pg mysql; do
     name=$PG_PAM_SERVICE; [ $service = mysql ] && name=$MYSQL_PAM_SERVICE
     cat > "/etc/pam.d/$name" <<PAM
@@ -177,7 +178,7 @@ python3 - "$HERE/credentials.json" <<PY
 import json, sys
 creds = json.load(open(sys.argv[1]))
 env = {
-    "dir": "$TESTENV_DIR", "ca_file": "$TESTENV_DIR/ca/ca.pem", "verdict_log": "$TESTENV_DIR/verdicts.log",
+    "dir": "$TESTENV_DIR", "ca_file": "$TESTENV_DIR/ca/ca.pem", "verdict_log": "$TESTENV_DIR/verdicts.log", "revoked_list": "$TESTENV_DIR/revoked.txt",
     "rds_like_host": "$RDS_LIKE_HOST", "region": creds["region"],
     "postgres": {"host": "127.0.0.1", "port": $PG_PORT, "database": "appdb", "iam_user": "iam_user",
                  "iam_other_user": "iam_other", "password_user": "pw_user", "password": "pw_password",

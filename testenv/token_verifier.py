@@ -133,10 +133,24 @@ def load_config(path, service):
     return merged
 
 
-def log_verdict(config, service, user, ok, reason):
+def fingerprint(token):
+    """A short hash that tells tokens apart in the log without revealing them."""
+    return hashlib.sha256((token or "").encode()).hexdigest()[:16]
+
+
+def is_revoked(config, token):
+    """Tests list fingerprints in revoked.txt to make the server refuse a token it would accept."""
+    try:
+        with open(config.get("revoked_list", os.devnull)) as handle:
+            return fingerprint(token) in {line.strip() for line in handle}
+    except OSError:
+        return False
+
+
+def log_verdict(config, service, user, ok, reason, token=None):
     line = json.dumps({
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
-        "service": service, "user": user, "ok": ok, "reason": reason})
+        "service": service, "user": user, "ok": ok, "reason": reason, "fp": fingerprint(token)})
     try:
         with open(config["verdict_log"], "a") as handle:
             handle.write(line + "\n")
@@ -156,10 +170,12 @@ def pam_sm_authenticate(pamh, flags, argv):
             reply = pamh.conversation(pamh.Message(pamh.PAM_PROMPT_ECHO_OFF, "Password: "))
             token = reply.resp
         ok, reason = verify(config, user, token or "")
+        if ok and is_revoked(config, token):
+            ok, reason = False, "token revoked by the test"
     except Exception as error:  # a verifier bug must deny, never allow
         ok, reason, user = False, "verifier error: %s" % type(error).__name__, locals().get("user")
         config = locals().get("config") or {"verdict_log": os.devnull}
-    log_verdict(config, service, user, ok, reason)
+    log_verdict(config, service, user, ok, reason, locals().get("token"))
     return pamh.PAM_SUCCESS if ok else pamh.PAM_AUTH_ERR
 
 

@@ -137,7 +137,9 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
                 forwardCancel(key)
             case .retryWithFreshToken(let user):
                 logger.info("cached token refused; retrying once with a fresh token")
+                // The credentials may be what was revoked or rotated: read them again too.
                 if let tokenKey { runtime.tokens.invalidate(tokenKey) }
+                runtime.tokens.credentials.invalidate()
                 upstream?.close(promise: nil)
                 upstream = nil
                 upstreamBuffer.clear()

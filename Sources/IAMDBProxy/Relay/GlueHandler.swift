@@ -12,6 +12,8 @@ final class GlueHandler: ChannelDuplexHandler {
     private var partner: GlueHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    /// Completes when everything written so far has reached the socket.
+    private var lastWrite: EventLoopFuture<Void>?
     /// Counts bytes that passed through this side (read from its channel).
     private(set) var bytesRead = 0
 
@@ -35,18 +37,24 @@ final class GlueHandler: ChannelDuplexHandler {
     }
 
     private func partnerWrite(_ buffer: ByteBuffer) {
-        context?.write(wrapOutboundOut(buffer), promise: nil)
+        lastWrite = context?.write(wrapOutboundOut(buffer))
     }
 
     private func partnerFlush() {
         context?.flush()
     }
 
-    /// The other side closed: deliver what is queued here, then close.
+    /// The other side closed: deliver what is queued here, then close. (Not by writing an
+    /// empty buffer to learn when the queue drained: through TLS that never completes.)
     private func partnerClosed() {
         guard let context else { return }
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+        context.flush()
+        if let lastWrite {
+            lastWrite.whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            channel.close(promise: nil)
+        }
     }
 
     private func partnerBecameWritable() {

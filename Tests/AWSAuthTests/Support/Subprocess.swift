@@ -1,11 +1,19 @@
 import Foundation
 
+/// Children of a Swift process inherit the signals its Dispatch threads block (SIGALRM,
+/// SIGINT, ...): pgbench -T would never end and psql would ignore Ctrl-C. This launcher
+/// restores an empty signal mask and default SIGPIPE before exec'ing the real program.
+let signalResettingLauncher = [
+    "/usr/bin/python3", "-c",
+    "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); signal.signal(signal.SIGPIPE, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+]
+
 /// Runs a command to completion with `input` on standard input; returns status and output.
 /// (Tests only: the oracles and real clients are separate programs.)
 func runProcess(_ executable: String, _ arguments: [String], input: String = "", environment: [String: String]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: signalResettingLauncher[0])
+    process.arguments = Array(signalResettingLauncher.dropFirst()) + [executable] + arguments
     if let environment { process.environment = environment }
     let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
     process.standardInput = stdin

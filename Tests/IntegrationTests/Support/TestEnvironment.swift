@@ -31,6 +31,7 @@ struct TestEnvironment: Decodable {
     var dir: String
     var ca_file: String
     var verdict_log: String
+    var revoked_list: String
     var rds_like_host: String
     var region: String
     var postgres: Server
@@ -57,6 +58,22 @@ struct TestEnvironment: Decodable {
         defer { try? handle.close() }
         try? handle.seek(toOffset: offset)
         return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// The distinct tokens (by fingerprint) the server saw after `offset`.
+    func tokenFingerprints(after offset: UInt64) -> [String] {
+        var seen: [String] = []
+        for line in verdicts(after: offset) {
+            guard let range = line.range(of: #""fp": ""#) else { continue }
+            let fingerprint = String(line[range.upperBound...].prefix(16))
+            if !seen.contains(fingerprint) { seen.append(fingerprint) }
+        }
+        return seen
+    }
+
+    /// Makes the server refuse the token with this fingerprint (nil: refuse none).
+    func revoke(fingerprint: String?) throws {
+        try (fingerprint.map { $0 + "\n" } ?? "").write(toFile: revoked_list, atomically: false, encoding: .utf8)
     }
 
     var verdictLogSize: UInt64 {

@@ -1,0 +1,156 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The real `iam-db-proxy` executable, started with a YAML configuration written by the test,
+/// one PostgreSQL listener on a free loopback port pointed at the local RDS-like server, and
+/// credentials from a chosen test identity. Its log (standard error) is collected.
+final class ProxyHarness: Sendable {
+    let port: Int
+    let logs: LogCollector
+    let configurationFile: String
+    private let process: Process
+
+    static var executable: String { TokenCommandTests.executable }
+
+    static func start(
+        _ env: TestEnvironment, identity: TestEnvironment.Identity?, extraEnvironment: [String: String] = [:], listenerYAML: String = ""
+    ) async throws -> ProxyHarness {
+        let port = try await freePort()
+        let folder = NSTemporaryDirectory() + "iam-db-proxy-harness-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let configurationFile = folder + "/proxy.yaml"
+        let yaml = """
+            listeners:
+              - name: pg
+                engine: postgres
+                listen: 127.0.0.1:\(port)
+                upstream: localhost:\(env.postgres.port)
+                iam_region: \(env.region)
+                tls:
+                  mode: verify-full
+                  ca_file: \(env.ca_file)
+            \(listenerYAML.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+            """
+        try yaml.write(toFile: configurationFile, atomically: true, encoding: .utf8)
+        var variables = ["HOME": folder, "PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"]
+        if let identity {
+            variables["AWS_ACCESS_KEY_ID"] = identity.access_key_id
+            variables["AWS_SECRET_ACCESS_KEY"] = identity.secret_access_key
+            variables["AWS_SESSION_TOKEN"] = identity.session_token
+        }
+        variables.merge(extraEnvironment) { $1 }
+        let logs = LogCollector()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: signalResettingLauncher[0])
+        process.arguments = Array(signalResettingLauncher.dropFirst()) + [executable, "--config", configurationFile]
+        process.environment = variables
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        let stderr = Pipe()
+        process.standardError = stderr
+        stderr.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                logs.finish()
+            } else {
+                logs.append(data)
+            }
+        }
+        try process.run()
+        let harness = ProxyHarness(port: port, logs: logs, configurationFile: configurationFile, process: process)
+        guard await logs.waitFor("listening") else {
+            harness.stop()
+            throw HarnessError(description: "the proxy did not start:\n\(logs.text)")
+        }
+        return harness
+    }
+
+    private init(port: Int, logs: LogCollector, configurationFile: String, process: Process) {
+        self.port = port
+        self.logs = logs
+        self.configurationFile = configurationFile
+        self.process = process
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    /// psql through the proxy in plaintext, with no password unless given.
+    func psql(_ env: TestEnvironment, user: String? = nil, password: String? = nil, options: String = "", _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGPASSWORD"] = password
+        if password == nil { environment.removeValue(forKey: "PGPASSWORD") }
+        environment["PGCONNECT_TIMEOUT"] = "20"
+        return try runProcess("/usr/bin/psql", [
+            "host=127.0.0.1 port=\(port) dbname=\(env.postgres.database) user=\(user ?? env.postgres.iam_user) sslmode=disable \(options)",
+            "-XAtq", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose",
+        ] + arguments, environment: environment)
+    }
+
+    /// A loopback port nobody listens on right now.
+    static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress!.port!
+        try await channel.close()
+        return port
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Collects a process's log output and lets a test await a line.
+final class LogCollector: Sendable {
+    private struct State {
+        var text = ""
+        var finished = false
+        var waiters: [(String, CheckedContinuation<Bool, Never>)] = []
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    var text: String { state.withLockedValue { $0.text } }
+
+    func append(_ data: Data) {
+        let ready = state.withLockedValue { state -> [CheckedContinuation<Bool, Never>] in
+            state.text += String(decoding: data, as: UTF8.self)
+            let text = state.text
+            let (met, waiting) = state.waiters.reduce(into: ([CheckedContinuation<Bool, Never>](), [(String, CheckedContinuation<Bool, Never>)]())) { result, waiter in
+                if text.contains(waiter.0) { result.0.append(waiter.1) } else { result.1.append(waiter) }
+            }
+            state.waiters = waiting
+            return met
+        }
+        ready.forEach { $0.resume(returning: true) }
+    }
+
+    func finish() {
+        let waiting = state.withLockedValue { state -> [CheckedContinuation<Bool, Never>] in
+            state.finished = true
+            defer { state.waiters = [] }
+            return state.waiters.map(\.1)
+        }
+        waiting.forEach { $0.resume(returning: false) }
+    }
+
+    /// True once `needle` appears in the log; false if the process ends first.
+    func waitFor(_ needle: String) async -> Bool {
+        await withCheckedContinuation { continuation in
+            let answer: Bool? = state.withLockedValue { state in
+                if state.text.contains(needle) { return true }
+                if state.finished { return false }
+                state.waiters.append((needle, continuation))
+                return nil
+            }
+            if let answer { continuation.resume(returning: answer) }
+        }
+    }
+}
