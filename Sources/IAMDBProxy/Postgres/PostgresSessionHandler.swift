@@ -253,6 +253,15 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func upstreamTLSEstablished(attempt: Int) {
         guard attempt == self.attempt else { return }
+        if runtime.configuration.tls.mode == .verifyFull, let expected = runtime.upstreamTLS.serverHostname,
+            let certificate = try? upstream?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate,
+            !CertificateName.certificate(certificate, matches: expected)
+        {
+            perform(machine.upstreamFailed(
+                "TLS to \(runtime.configuration.upstream) failed: the server certificate does not match host name \(expected)",
+                hint: "Connect by the endpoint's DNS name, or set tls.server_name to a name in the certificate."))
+            return
+        }
         perform(machine.upstreamTLSEstablished())
     }
 

@@ -84,13 +84,14 @@ public struct PostgresProxyHandshake: Sendable {
         switch request {
         case .sslRequest:
             guard !clientUsesTLS else { return closeSilently("SSLRequest inside TLS") }
-            guard configuration.clientTLSAvailable else { return [.sendToClient(ByteBuffer(string: "N"))] }
+            // Declined: the client goes on in plaintext, maybe with its startup already sent.
+            guard configuration.clientTLSAvailable else { return [.sendToClient(ByteBuffer(string: "N"))] + clientBytes(&buffer) }
             // Bytes after SSLRequest would be read as if they came through TLS (CVE-2021-23214).
             guard buffer.readableBytes == 0 else { return closeSilently("plaintext bytes pipelined after SSLRequest") }
             phase = .clientTLSHandshake
             return [.acceptClientTLS(ByteBuffer(string: "S"))]
         case .gssEncryptionRequest:
-            return [.sendToClient(ByteBuffer(string: "N"))]
+            return [.sendToClient(ByteBuffer(string: "N"))] + clientBytes(&buffer)
         case .cancel(let processID, let secretKey):
             phase = .closed
             return [.forwardCancel(BackendKey(processID: processID, secretKey: secretKey))]

@@ -15,7 +15,8 @@ final class ProxyHarness: Sendable {
     static var executable: String { TokenCommandTests.executable }
 
     static func start(
-        _ env: TestEnvironment, identity: TestEnvironment.Identity?, extraEnvironment: [String: String] = [:], listenerYAML: String = ""
+        _ env: TestEnvironment, identity: TestEnvironment.Identity?, extraEnvironment: [String: String] = [:], listenerYAML: String = "",
+        upstream: String? = nil, trustTestCA: Bool = true, serverName: String? = nil
     ) async throws -> ProxyHarness {
         let port = try await freePort()
         let folder = NSTemporaryDirectory() + "iam-db-proxy-harness-" + UUID().uuidString
@@ -26,11 +27,12 @@ final class ProxyHarness: Sendable {
               - name: pg
                 engine: postgres
                 listen: 127.0.0.1:\(port)
-                upstream: localhost:\(env.postgres.port)
+                upstream: \(upstream ?? "localhost:\(env.postgres.port)")
                 iam_region: \(env.region)
                 tls:
                   mode: verify-full
-                  ca_file: \(env.ca_file)
+            \(trustTestCA ? "      ca_file: \(env.ca_file)" : "")
+            \(serverName.map { "      server_name: \($0)" } ?? "")
             \(listenerYAML.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
             """
         try yaml.write(toFile: configurationFile, atomically: true, encoding: .utf8)
@@ -50,16 +52,18 @@ final class ProxyHarness: Sendable {
         process.standardInput = FileHandle.nullDevice
         let stderr = Pipe()
         process.standardError = stderr
-        stderr.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                logs.finish()
-            } else {
+        try process.run()
+        // A plain reader thread: FileHandle.readabilityHandler is crash-prone on Linux.
+        let reader = Thread {
+            let handle = stderr.fileHandleForReading
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
                 logs.append(data)
             }
+            logs.finish()
         }
-        try process.run()
+        reader.start()
         let harness = ProxyHarness(port: port, logs: logs, configurationFile: configurationFile, process: process)
         guard await logs.waitFor("listening") else {
             harness.stop()
