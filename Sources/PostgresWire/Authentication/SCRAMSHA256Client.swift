@@ -11,11 +11,12 @@ public struct SCRAMSHA256Client: Sendable {
     private(set) var clientFirstBare: String
     private(set) var expectedServerSignature: [UInt8]?
 
-    public init(password: String, clientNonce: String? = nil) {
+    /// `user` stays empty for PostgreSQL; the RFC test vectors name one.
+    public init(password: String, user: String = "", clientNonce: String? = nil) {
         self.password = password
         var random = SystemRandomNumberGenerator()
         self.clientNonce = clientNonce ?? Data((0..<18).map { _ in UInt8.random(in: 0...255, using: &random) }).base64EncodedString()
-        clientFirstBare = "n=,r=\(self.clientNonce)"
+        clientFirstBare = "n=\(user),r=\(self.clientNonce)"
     }
 
     public var clientFirstMessage: [UInt8] { Array("n,,\(clientFirstBare)".utf8) }

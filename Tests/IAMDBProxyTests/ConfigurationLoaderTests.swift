@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+@testable import IAMDBProxy
+
+@Suite struct ConfigurationLoaderTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The example file, with its CA bundle path pointed at a file that exists here.
+    func example() throws -> String {
+        let bundle = NSTemporaryDirectory() + "global-bundle-\(UUID().uuidString).pem"
+        try "-----BEGIN CERTIFICATE-----\n".write(toFile: bundle, atomically: true, encoding: .utf8)
+        return try String(contentsOf: Self.repository.appendingPathComponent("config/example.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "/etc/iam-db-proxy/global-bundle.pem", with: bundle)
+    }
+
+    @Test func exampleFileLoadsAsWritten() throws {
+        let configuration = try ConfigurationLoader.parse(try example(), file: "example.yaml")
+        #expect(configuration.aws == .init(region: "us-east-1", profile: "dev"))
+        let listener = try #require(configuration.listeners.first)
+        #expect(listener.name == "app" && listener.engine == .postgres)
+        #expect(listener.listen == HostAndPort(host: "127.0.0.1", port: 15432))
+        #expect(listener.upstream == HostAndPort(host: "db.cluster-abc.us-east-1.rds.amazonaws.com", port: 5432))
+        #expect(listener.signingHost == "db.cluster-abc.us-east-1.rds.amazonaws.com" && listener.signingPort == 5432)
+        #expect(listener.iamRegion == "us-east-1" && listener.iamExpiration == 870)
+        #expect(listener.tls.mode == .verifyFull && listener.tls.serverName == "db.cluster-abc.us-east-1.rds.amazonaws.com")
+        #expect(listener.users == ["app_user"])
+    }
+
+    @Test func defaultsForAMinimalListener() throws {
+        let configuration = try ConfigurationLoader.parse("""
+            listeners:
+              - engine: postgres
+                listen: 127.0.0.1:5432
+                upstream: mydb.abc.eu-west-1.rds.amazonaws.com
+            """, file: "min.yaml")
+        let listener = try #require(configuration.listeners.first)
+        #expect(listener.upstream.port == 5432 && listener.tls.mode == .verifyFull && listener.iamExpiration == 870)
+        #expect(listener.users == nil && listener.clientTLS == nil && listener.name == "listener0")
+    }
+
+    @Test(arguments: [
+        ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tls_mode: require\n", 5, "listeners[0].tls_mode", "unknown key"),
+        ("listeners:\n  - engine: oracle\n    listen: 127.0.0.1:1\n    upstream: h:1\n", 2, "listeners[0].engine", "must be postgres or mysql"),
+        ("listeners:\n  - engine: postgres\n    listen: nowhere\n    upstream: h:1\n", 3, "listeners[0].listen", "HOST:PORT"),
+        ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tls: {mode: sometimes}\n", 5, "listeners[0].tls.mode", "verify-full"),
+        ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    iam_expiration: 3600\n", 5, "listeners[0].iam_expiration", "1 to 900"),
+        ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tls: {ca_file: /no/such.pem}\n", 5, "listeners[0].tls.ca_file", "cannot read /no/such.pem"),
+        ("aws:\n  region: us-east-1\n", nil, "listeners", "missing"),
+        ("listeners: [\n", 2, "", "not valid YAML"),
+    ] as [(String, Int?, String, String)])
+    func problemsNameKeyLineAndFix(yaml: String, line: Int?, keyPath: String, message: String) {
+        #expect {
+            try ConfigurationLoader.parse(yaml, file: "proxy.yaml")
+        } throws: { error in
+            guard let error = error as? ConfigurationError else { return false }
+            return error.file == "proxy.yaml" && error.keyPath == keyPath && error.message.contains(message) && (line == nil || error.line == line)
+        }
+    }
+
+    @Test func duplicateListenAddressIsRefused() {
+        let yaml = """
+            listeners:
+              - {name: a, engine: postgres, listen: 127.0.0.1:7000, upstream: h:1}
+              - {name: b, engine: postgres, listen: 127.0.0.1:7000, upstream: h:2}
+            """
+        #expect { try ConfigurationLoader.parse(yaml, file: "f") } throws: { "\($0)".contains("already used by listener a") }
+    }
+
+    @Test(arguments: [("127.0.0.1:5432", "127.0.0.1", 5432), ("[::1]:6432", "::1", 6432), ("db.example.com", "db.example.com", 3306)])
+    func hostAndPortParsing(text: String, host: String, port: Int) {
+        #expect(HostAndPort(text, defaultPort: 3306) == HostAndPort(host: host, port: port))
+    }
+}

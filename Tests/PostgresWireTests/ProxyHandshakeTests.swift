@@ -1,0 +1,164 @@
+import NIOCore
+import Testing
+
+@testable import PostgresWire
+
+/// The handshake state machine, event by event, with the exact bytes each side sees.
+@Suite struct ProxyHandshakeTests {
+    typealias Action = PostgresProxyHandshake.Action
+
+    static let startupParameters = [("user", "app"), ("database", "appdb"), ("application_name", "psql")]
+
+    func message(_ type: Character, _ body: [UInt8]) -> ByteBuffer {
+        BackendMessage(type: UInt8(ascii: type.unicodeScalars.first!), body: ByteBuffer(bytes: body)).wireBytes
+    }
+
+    func authentication(_ code: Int32, _ extra: [UInt8] = []) -> ByteBuffer {
+        var body = ByteBuffer()
+        body.writeInteger(code)
+        body.writeBytes(extra)
+        return message("R", Array(body.readableBytesView))
+    }
+
+    /// A machine that has read the client's startup and is connected with TLS upstream.
+    func authenticatingMachine(allowed: Set<String>? = nil) -> PostgresProxyHandshake {
+        var machine = PostgresProxyHandshake(configuration: .init(allowedUsers: allowed))
+        var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters)
+        #expect(machine.clientBytes(&startup) == [.connectUpstream(user: "app")])
+        #expect(machine.upstreamConnected() == [.sendToUpstream(FrontendMessages.sslRequest())])
+        var answer = ByteBuffer(string: "S")
+        #expect(machine.upstreamBytes(&answer) == [.startUpstreamTLS])
+        #expect(machine.upstreamTLSEstablished() == [.sendToUpstream(FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters))])
+        return machine
+    }
+
+    @Test func sslRequestIsDeclinedWithoutClientTLS() {
+        var machine = PostgresProxyHandshake(configuration: .init())
+        var request = FrontendMessages.sslRequest()
+        #expect(machine.clientBytes(&request) == [.sendToClient(ByteBuffer(string: "N"))])
+        #expect(!machine.hasReadStartup)
+    }
+
+    @Test func sslRequestIsAcceptedWithClientTLSUnlessBytesFollow() {
+        var machine = PostgresProxyHandshake(configuration: .init(clientTLSAvailable: true))
+        var request = FrontendMessages.sslRequest()
+        #expect(machine.clientBytes(&request) == [.acceptClientTLS(ByteBuffer(string: "S"))])
+
+        var smuggling = PostgresProxyHandshake(configuration: .init(clientTLSAvailable: true))
+        var pipelined = FrontendMessages.sslRequest()
+        pipelined.writeString("Q")
+        guard case .fail(error: nil, _)? = smuggling.clientBytes(&pipelined).first else {
+            Issue.record("plaintext after SSLRequest must close the connection without an answer")
+            return
+        }
+    }
+
+    @Test func userOutsideAllowListIsRefusedWith28000() throws {
+        var machine = PostgresProxyHandshake(configuration: .init(allowedUsers: ["other"]))
+        var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters)
+        guard case .fail(let error?, _)? = machine.clientBytes(&startup).first else {
+            Issue.record("expected an ErrorResponse")
+            return
+        }
+        var bytes = error
+        let decoded = try #require(try BackendMessage.decode(from: &bytes))
+        let response = try ErrorResponse(body: decoded.body)
+        #expect(response.sqlState == "28000" && response.severity == "FATAL")
+    }
+
+    @Test func upstreamThatRefusesTLSOrSmugglesBytesFails() {
+        for answer in ["N", "SX"] {
+            var machine = PostgresProxyHandshake(configuration: .init())
+            var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters)
+            _ = machine.clientBytes(&startup)
+            _ = machine.upstreamConnected()
+            var bytes = ByteBuffer(string: answer)
+            guard case .fail(let error?, _)? = machine.upstreamBytes(&bytes).first else {
+                Issue.record("answer \(answer) must fail the login")
+                continue
+            }
+            var copy = error
+            #expect(try! ErrorResponse(body: BackendMessage.decode(from: &copy)!.body).sqlState == "08001")
+        }
+    }
+
+    @Test func cleartextRequestWaitsForTokenThenLoginIsRelayed() {
+        var machine = authenticatingMachine()
+        var negotiate = message("v", [0, 0, 0, 0, 0, 0, 0, 0])
+        var request = negotiate
+        request.writeImmutableBuffer(authentication(3))
+        negotiate.clear()
+        #expect(machine.upstreamBytes(&request) == [], "nothing to send until the token is there")
+        #expect(machine.tokenReady("TOKEN", wasCached: false) == [.sendToUpstream(FrontendMessages.password("TOKEN"))])
+
+        let ok = authentication(0)
+        let status = message("S", Array("client_encoding\0UTF8\0".utf8))
+        let key = message("K", [0, 0, 0x30, 0x39, 1, 2, 3, 4])
+        let ready = message("Z", [UInt8(ascii: "I")])
+        var login = ByteBuffer()
+        for part in [ok, status, key, ready] { login.writeImmutableBuffer(part) }
+        login.writeString("Tleftover")
+        var expected = message("v", [0, 0, 0, 0, 0, 0, 0, 0])
+        for part in [ok, status, key, ready] { expected.writeImmutableBuffer(part) }
+        #expect(machine.upstreamBytes(&login) == [
+            .registerBackendKey(BackendKey(processID: 12345, secretKey: [1, 2, 3, 4])), .sendToClient(expected), .startRelaying,
+        ])
+        #expect(login.readableBytes == "Tleftover".utf8.count, "bytes after ReadyForQuery are relayed, not parsed")
+        #expect(machine.isRelaying)
+    }
+
+    @Test func md5AndSCRAMAreAnsweredWithTheToken() {
+        var md5 = authenticatingMachine()
+        _ = md5.tokenReady("TOKEN", wasCached: false)
+        var request = authentication(5, [1, 2, 3, 4])
+        #expect(md5.upstreamBytes(&request) == [.sendToUpstream(FrontendMessages.password(MD5PasswordAnswer.answer(password: "TOKEN", user: "app", salt: [1, 2, 3, 4])))])
+
+        var scram = authenticatingMachine()
+        _ = scram.tokenReady("TOKEN", wasCached: false)
+        var sasl = authentication(10, Array("SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0".utf8))
+        guard case .sendToUpstream(var initial)? = scram.upstreamBytes(&sasl).first else {
+            Issue.record("expected a SASLInitialResponse")
+            return
+        }
+        #expect(initial.readInteger(as: UInt8.self) == UInt8(ascii: "p"))
+        initial.moveReaderIndex(forwardBy: 4)
+        #expect(initial.readNullTerminatedString() == "SCRAM-SHA-256")
+    }
+
+    @Test func cachedTokenRefusedRetriesOnceThenReportsTheServerError() {
+        var machine = authenticatingMachine()
+        _ = machine.tokenReady("OLD", wasCached: true)
+        var request = authentication(3)
+        _ = machine.upstreamBytes(&request)
+        let refusal = ErrorResponse(fatal: .invalidAuthorization, "PAM authentication failed for user \"app\"").encoded()
+        var first = refusal
+        #expect(machine.upstreamBytes(&first) == [.retryWithFreshToken(user: "app")])
+        #expect(machine.attempt == 2)
+
+        #expect(machine.upstreamConnected() == [.sendToUpstream(FrontendMessages.sslRequest())])
+        var answer = ByteBuffer(string: "S")
+        _ = machine.upstreamBytes(&answer)
+        _ = machine.upstreamTLSEstablished()
+        _ = machine.tokenReady("NEW", wasCached: false)
+        var again = authentication(3)
+        #expect(machine.upstreamBytes(&again) == [.sendToUpstream(FrontendMessages.password("NEW"))])
+        var second = refusal
+        guard case .fail(let error, _)? = machine.upstreamBytes(&second).first else {
+            Issue.record("a fresh token that fails must be reported")
+            return
+        }
+        #expect(error == refusal, "the server's ErrorResponse reaches the client unchanged")
+    }
+
+    @Test func tokenFailureIs08001() throws {
+        var machine = authenticatingMachine()
+        guard case .fail(let error?, _)? = machine.tokenFailed("no AWS credentials found").first else {
+            Issue.record("expected an ErrorResponse")
+            return
+        }
+        var bytes = error
+        let response = try ErrorResponse(body: try #require(try BackendMessage.decode(from: &bytes)).body)
+        #expect(response.sqlState == "08001")
+        #expect(response.message.contains("no AWS credentials found"))
+    }
+}
