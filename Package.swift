@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .executable(name: "iam-db-proxy", targets: ["iam-db-proxy"]),
         .library(name: "AWSAuth", targets: ["AWSAuth"]),
+        .library(name: "PostgresWire", targets: ["PostgresWire"]),
+        .library(name: "MySQLWire", targets: ["MySQLWire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -82,10 +84,15 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport",
+            swiftSettings: upcomingFeatures
+        ),
         .testTarget(
             name: "AWSAuthTests",
             dependencies: [
-                "AWSAuth",
+                "AWSAuth", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -112,7 +119,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "AWSAuth", "IAMDBProxy", "PostgresWire",
+                "AWSAuth", "IAMDBProxy", "PostgresWire", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

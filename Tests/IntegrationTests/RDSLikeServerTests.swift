@@ -1,3 +1,4 @@
+import TestSupport
 import AWSAuth
 import Foundation
 import Testing

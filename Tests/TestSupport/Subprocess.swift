@@ -3,14 +3,14 @@ import Foundation
 /// Children of a Swift process inherit the signals its Dispatch threads block (SIGALRM,
 /// SIGINT, ...): pgbench -T would never end and psql would ignore Ctrl-C. This launcher
 /// restores an empty signal mask and default SIGPIPE before exec'ing the real program.
-let signalResettingLauncher = [
+public let signalResettingLauncher = [
     "/usr/bin/python3", "-c",
     "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); signal.signal(signal.SIGPIPE, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
 ]
 
 /// Runs a command to completion with `input` on standard input; returns status and output.
 /// (Tests only: the oracles and real clients are separate programs.)
-func runProcess(_ executable: String, _ arguments: [String], input: String = "", environment: [String: String]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+public func runProcess(_ executable: String, _ arguments: [String], input: String = "", environment: [String: String]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: signalResettingLauncher[0])
     process.arguments = Array(signalResettingLauncher.dropFirst()) + [executable] + arguments
@@ -42,17 +42,3 @@ final class LockedData: @unchecked Sendable {
     var value: Data { lock.withLock { data ?? Data() } }
 }
 
-/// A deterministic generator, so a failing property case can be reproduced from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
