@@ -84,6 +84,7 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
+        .systemLibrary(name: "CLibPQ", path: "Tests/CLibPQ"),
         .target(
             name: "TestSupport",
             path: "Tests/TestSupport",
@@ -119,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "AWSAuth", "IAMDBProxy", "PostgresWire", "TestSupport",
+                "AWSAuth", "IAMDBProxy", "PostgresWire", "TestSupport", "CLibPQ",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -34,6 +34,18 @@ import Testing
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "billing custom,public", "\(result.stderr)")
     }
 
+    /// A protocol 3.2 client against a 3.0 server: the server's NegotiateProtocolVersion reaches
+    /// the client, before AuthenticationOk, and the client never sees a password request.
+    @Test func protocol32ClientGetsNegotiateProtocolVersion() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm)
+        defer { proxy.stop() }
+        let answer = try await RawPostgresClient.exchange(
+            port: proxy.port, send: [RawPostgresClient.startup(user: env.postgres.iam_user, version: (3, 2))], until: RawPostgresClient.readyForQuery)
+        #expect(Array(answer.messageTypes.prefix(2)) == ["v", "R"], "\(answer.messageTypes)")
+        #expect(answer.messageTypes.filter { $0 == "R" }.count == 1, "only AuthenticationOk, no password request")
+        #expect(answer.messageTypes.contains("K") && answer.messageTypes.last == "Z")
+    }
+
     @Test func pgbenchRunsWithoutFailures() async throws {
         let proxy = try await ProxyHarness.start(env, identity: env.longTerm)
         defer { proxy.stop() }

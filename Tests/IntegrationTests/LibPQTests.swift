@@ -1,0 +1,63 @@
+import CLibPQ
+import Foundation
+import Testing
+
+/// A program linked against libpq, as applications and drivers are, through the proxy.
+@Suite(.needsTestEnvironment, .serialized) struct LibPQTests {
+    let env: TestEnvironment
+
+    init() throws { env = try TestEnvironment.load() }
+
+    func connect(_ port: Int) throws -> OpaquePointer {
+        let connection = try #require(PQconnectdb("host=127.0.0.1 port=\(port) dbname=appdb user=iam_user sslmode=disable connect_timeout=20"))
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(connection))
+            PQfinish(connection)
+            throw HarnessError(description: message)
+        }
+        return connection
+    }
+
+    @Test func queryAndServerSideTLS() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.temporary)
+        defer { proxy.stop() }
+        let connection = try connect(proxy.port)
+        defer { PQfinish(connection) }
+        let result = PQexec(connection, "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        defer { PQclear(result) }
+        #expect(PQresultStatus(result) == PGRES_TUPLES_OK)
+        #expect(String(cString: PQgetvalue(result, 0, 0)) == "iam_user")
+        #expect(String(cString: PQgetvalue(result, 0, 1)) == "t", "the proxy's leg to the server must be TLS")
+    }
+
+    @Test func pqCancelStopsALongQuery() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm)
+        defer { proxy.stop() }
+        let connection = try connect(proxy.port)
+        defer { PQfinish(connection) }
+        #expect(PQsendQuery(connection, "SELECT pg_sleep(60)") == 1)
+        // Wait until the server is running it, seen from a second connection.
+        let watcher = try connect(proxy.port)
+        defer { PQfinish(watcher) }
+        var running = false
+        for _ in 0..<200 where !running {
+            let check = PQexec(watcher, "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'")
+            running = String(cString: PQgetvalue(check, 0, 0)) == "1"
+            PQclear(check)
+            if !running { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        try #require(running)
+        let started = Date()
+        let cancel = PQgetCancel(connection)
+        var message = [CChar](repeating: 0, count: 256)
+        let sent = PQcancel(cancel, &message, 256)
+        #expect(sent == 1, "\(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+        PQfreeCancel(cancel)
+        let result = PQgetResult(connection)
+        #expect(PQresultStatus(result) == PGRES_FATAL_ERROR)
+        #expect(String(cString: PQresultErrorField(result, Int32(UInt8(ascii: "C")))) == "57014", "query_canceled")
+        PQclear(result)
+        while let rest = PQgetResult(connection) { PQclear(rest) }
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+}
