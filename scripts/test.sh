@@ -12,4 +12,5 @@ trap '$SUDO testenv/stop.sh' EXIT
 
 echo "test: building (a first build takes about 8 minutes on 2 cores)" >&2
 swift build --build-tests
-IAM_DB_PROXY_REQUIRE_TESTENV=1 swift test --skip-build "$@"
+# Serially: integration tests read the shared verifier log and must not see each other's logins.
+IAM_DB_PROXY_REQUIRE_TESTENV=1 swift test --skip-build --no-parallel "$@"
