@@ -1,5 +1,7 @@
 import CLibPQ
 import Foundation
+import NIOCore
+import PostgresWire
 import Testing
 
 /// A program linked against libpq, as applications and drivers are, through the proxy.
@@ -59,5 +61,31 @@ import Testing
         PQclear(result)
         while let rest = PQgetResult(connection) { PQclear(rest) }
         #expect(Date().timeIntervalSince(started) < 10)
+    }
+}
+
+extension LibPQTests {
+    /// Over `max_connections` a client gets a protocol error it can show (53300), not a reset,
+    /// and a slot that frees up is usable again.
+    @Test func maxConnectionsAnswers53300() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, listenerYAML: "max_connections: 1")
+        defer { proxy.stop() }
+        let first = try connect(proxy.port)
+        let refused = try await RawPostgresClient.exchange(port: proxy.port, send: [RawPostgresClient.startup(user: env.postgres.iam_user)])
+        #expect(refused.error?.sqlState == "53300")
+        #expect(refused.error?.message == "sorry, too many clients already")
+        PQfinish(first)
+        // The slot is released when the first session's connection closes.
+        var again: RawPostgresClient.Answer?
+        for _ in 0..<100 {
+            let answer = try await RawPostgresClient.exchange(
+                port: proxy.port, send: [RawPostgresClient.startup(user: env.postgres.iam_user)], until: RawPostgresClient.readyForQuery)
+            if answer.error?.sqlState != "53300" {
+                again = answer
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(again?.messageTypes.last == "Z")
     }
 }

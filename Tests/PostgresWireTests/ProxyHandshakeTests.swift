@@ -162,3 +162,17 @@ import Testing
         #expect(response.message.contains("no AWS credentials found"))
     }
 }
+
+extension ProxyHandshakeTests {
+    @Test func fullListenerRefusesAfterStartupWith53300() throws {
+        var machine = PostgresProxyHandshake(configuration: .init(tooManyConnections: true))
+        var ssl = FrontendMessages.sslRequest()
+        #expect(machine.clientBytes(&ssl) == [.sendToClient(ByteBuffer(string: "N"))], "SSLRequest is answered first")
+        var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters)
+        guard case .fail(var error?, _)? = machine.clientBytes(&startup).first else {
+            Issue.record("expected an ErrorResponse")
+            return
+        }
+        #expect(try ErrorResponse(body: try #require(try BackendMessage.decode(from: &error)).body).sqlState == "53300")
+    }
+}

@@ -92,8 +92,9 @@ struct ConfigurationReader {
     }
 
     func proxy(_ root: Node) throws(ConfigurationError) -> ProxyConfiguration {
-        let top = try mapping(root, "", known: ["aws", "listeners"])
+        let top = try mapping(root, "", known: ["aws", "listeners", "max_connections"])
         var configuration = ProxyConfiguration()
+        configuration.maxConnections = try integer(top["max_connections"], "max_connections", range: 1...1_000_000)
         if let awsNode = top["aws"] {
             let aws = try mapping(awsNode, "aws", known: ["region", "profile"])
             configuration.aws.region = try string(aws["region"], "aws.region")
@@ -112,7 +113,7 @@ struct ConfigurationReader {
 
     static let listenerKeys = [
         "name", "engine", "listen", "upstream", "iam_host", "iam_default_port", "iam_region", "iam_expiration", "tls", "client_tls",
-        "users", "connect_timeout", "handshake_timeout",
+        "users", "connect_timeout", "handshake_timeout", "max_connections",
     ]
 
     func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
@@ -135,6 +136,7 @@ struct ConfigurationReader {
         listener.iamExpiration = try integer(keys["iam_expiration"], "\(path).iam_expiration", range: 1...900) ?? 870
         listener.connectTimeoutSeconds = try seconds(keys["connect_timeout"], "\(path).connect_timeout") ?? 10
         listener.handshakeTimeoutSeconds = try seconds(keys["handshake_timeout"], "\(path).handshake_timeout") ?? 10
+        listener.maxConnections = try integer(keys["max_connections"], "\(path).max_connections", range: 1...1_000_000)
         if let tlsNode = keys["tls"] {
             let tls = try mapping(tlsNode, "\(path).tls", known: ["mode", "ca_file", "server_name"])
             if let modeText = try string(tls["mode"], "\(path).tls.mode") {

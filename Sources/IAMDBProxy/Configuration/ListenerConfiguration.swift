@@ -54,6 +54,8 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var clientTLS: ClientTLS?
     /// Database users allowed through this listener (nil: any).
     public var users: [String]?
+    /// Sessions open at once on this listener (nil: no per-listener limit).
+    public var maxConnections: Int?
     public var connectTimeoutSeconds: Double = 10
     public var handshakeTimeoutSeconds: Double = 10
 

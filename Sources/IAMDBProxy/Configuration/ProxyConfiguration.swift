@@ -14,10 +14,13 @@ public struct ProxyConfiguration: Sendable, Equatable {
 
     public var aws = AWSSettings()
     public var listeners: [ListenerConfiguration] = []
+    /// Sessions open at once over all listeners (nil: no limit but the descriptor limit).
+    public var maxConnections: Int?
 
-    public init(aws: AWSSettings = .init(), listeners: [ListenerConfiguration] = []) {
+    public init(aws: AWSSettings = .init(), listeners: [ListenerConfiguration] = [], maxConnections: Int? = nil) {
         self.aws = aws
         self.listeners = listeners
+        self.maxConnections = maxConnections
     }
 }
 

@@ -51,7 +51,10 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func channelActive(context: ChannelHandlerContext) {
         openedAt = .now()
-        runtime.sessionOpened()
+        if !runtime.sessionOpened() {
+            machine.configuration.tooManyConnections = true
+            logger.warning("max_connections reached; refusing the session after its startup message")
+        }
         logger[metadataKey: "conn"] = "\(runtime.makeConnectionID())"
         logger[metadataKey: "client"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
         let session = loopBound

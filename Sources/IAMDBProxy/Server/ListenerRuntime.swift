@@ -15,8 +15,10 @@ final class ListenerRuntime: Sendable {
     private let nextConnectionID = Atomic<Int>(1)
     private let openSessions = Atomic<Int>(0)
 
-    init(configuration: ListenerConfiguration, defaultRegion: String?, tokens: TokenCache, cancelRegistry: CancelRegistry, logger: Logger) throws {
+    init(configuration: ListenerConfiguration, defaultRegion: String?, tokens: TokenCache, cancelRegistry: CancelRegistry,
+         limits: ConnectionLimits, logger: Logger) throws {
         self.configuration = configuration
+        self.limits = limits
         region = try RegionResolution.region(explicit: configuration.iamRegion, host: configuration.signingHost, fallback: defaultRegion)
         upstreamTLS = try UpstreamTLSContext(
             configuration.tls, upstreamHost: configuration.upstream.host, isIPAddress: configuration.upstream.isIPAddress)
@@ -37,7 +39,29 @@ final class ListenerRuntime: Sendable {
         RDSTokenRequest(host: configuration.signingHost, port: configuration.signingPort, user: user, region: region)
     }
 
-    func sessionOpened() { openSessions.wrappingAdd(1, ordering: .relaxed) }
-    func sessionClosed() { openSessions.wrappingSubtract(1, ordering: .relaxed) }
+    let limits: ConnectionLimits
+
+    /// Counts a new session; false when it exceeds this listener's or the proxy's limit
+    /// (the session is still counted until it closes).
+    func sessionOpened() -> Bool {
+        let listenerCount = openSessions.wrappingAdd(1, ordering: .relaxed).newValue
+        let overallCount = limits.overall.wrappingAdd(1, ordering: .relaxed).newValue
+        let listenerOK = configuration.maxConnections.map { listenerCount <= $0 } ?? true
+        let overallOK = limits.maxOverall.map { overallCount <= $0 } ?? true
+        return listenerOK && overallOK
+    }
+
+    func sessionClosed() {
+        openSessions.wrappingSubtract(1, ordering: .relaxed)
+        limits.overall.wrappingSubtract(1, ordering: .relaxed)
+    }
     var sessionCount: Int { openSessions.load(ordering: .relaxed) }
+}
+
+/// The proxy-wide session count, shared by every listener.
+final class ConnectionLimits: Sendable {
+    let maxOverall: Int?
+    let overall = Atomic<Int>(0)
+
+    init(maxOverall: Int?) { self.maxOverall = maxOverall }
 }

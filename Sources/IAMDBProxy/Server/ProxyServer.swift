@@ -15,6 +15,7 @@ public final class ProxyServer: Service, Sendable {
     let group: any EventLoopGroup
     public let tokens: TokenCache
     let cancelRegistry = CancelRegistry()
+    let limits: ConnectionLimits
     private let channels = NIOLockedValueBox<[any Channel]>([])
 
     public init(configuration: ProxyConfiguration, environment: AWSEnvironment = .process, logger: Logger,
@@ -22,6 +23,7 @@ public final class ProxyServer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.group = group
+        limits = ConnectionLimits(maxOverall: configuration.maxConnections)
         let chain = DefaultCredentialChain.make(profile: configuration.aws.profile, environment: environment)
         tokens = TokenCache(credentials: CredentialCache(provider: chain, logger: logger))
     }
@@ -37,7 +39,7 @@ public final class ProxyServer: Service, Sendable {
             let runtime: ListenerRuntime
             do {
                 runtime = try ListenerRuntime(configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
-                                              cancelRegistry: cancelRegistry, logger: logger)
+                                              cancelRegistry: cancelRegistry, limits: limits, logger: logger)
             } catch {
                 throw ProxyStartError(listener: listener.name, reason: "\(error)")
             }

@@ -10,10 +10,14 @@ public struct PostgresProxyHandshake: Sendable {
         public var clientTLSAvailable: Bool
         /// Only these database users may log in through the listener (nil: any).
         public var allowedUsers: Set<String>?
+        /// The listener is full: the client is told so (53300) once its startup message is
+        /// read, which is the first moment libpq will show an error.
+        public var tooManyConnections: Bool
 
-        public init(clientTLSAvailable: Bool = false, allowedUsers: Set<String>? = nil) {
+        public init(clientTLSAvailable: Bool = false, allowedUsers: Set<String>? = nil, tooManyConnections: Bool = false) {
             self.clientTLSAvailable = clientTLSAvailable
             self.allowedUsers = allowedUsers
+            self.tooManyConnections = tooManyConnections
         }
     }
 
@@ -49,7 +53,7 @@ public struct PostgresProxyHandshake: Sendable {
         case closed
     }
 
-    public let configuration: Configuration
+    public var configuration: Configuration
     private(set) var phase = Phase.awaitingStartup
     public private(set) var clientUsesTLS = false
     public private(set) var protocolVersion = StartupRequest.ProtocolVersion(major: 3, minor: 0)
@@ -98,6 +102,11 @@ public struct PostgresProxyHandshake: Sendable {
         case .startup(let version, let parameters):
             self.protocolVersion = version
             self.parameters = parameters
+            if configuration.tooManyConnections {
+                return fail(.tooManyConnections, "sorry, too many clients already",
+                            hint: "iam-db-proxy is at its max_connections; try again later or raise the limit.",
+                            reason: "max_connections reached")
+            }
             if let allowed = configuration.allowedUsers, !allowed.contains(user) {
                 return fail(.invalidAuthorization, "user \"\(user)\" may not connect through this iam-db-proxy listener",
                             hint: "Add the user to the listener's users list.", reason: "user \(user) not in the listener's users list")
