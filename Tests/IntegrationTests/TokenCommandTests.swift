@@ -64,3 +64,33 @@ import Testing
         #expect(login.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == env.postgres.iam_user)
     }
 }
+
+/// `iam-db-proxy check`: a bad file is reported with file, line, key and what to do.
+@Suite struct CheckCommandTests {
+    func write(_ yaml: String) throws -> String {
+        let path = NSTemporaryDirectory() + "check-\(UUID().uuidString).yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func validFileExitsZero() throws {
+        let path = try write("listeners:\n  - {engine: postgres, listen: 127.0.0.1:1, upstream: db.abc.us-east-1.rds.amazonaws.com}\n")
+        let result = try runProcess(TokenCommandTests.executable, ["check", "--config", path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("ok (1 listener)"))
+    }
+
+    @Test func unknownKeyNamesFileLineAndKey() throws {
+        let path = try write("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tsl: {mode: require}\n")
+        let result = try runProcess(TokenCommandTests.executable, ["check", "--config", path])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("\(path):5: listeners[0].tsl: unknown key"), "\(result.stderr)")
+    }
+
+    @Test func unresolvableRegionIsReported() throws {
+        let path = try write("listeners:\n  - {name: local, engine: postgres, listen: 127.0.0.1:1, upstream: 10.0.0.5:5432}\n")
+        let result = try runProcess(TokenCommandTests.executable, ["check", "--config", path], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("listener local: cannot tell the AWS region"), "\(result.stderr)")
+    }
+}

@@ -28,6 +28,23 @@ public final class ProxyServer: Service, Sendable {
         tokens = TokenCache(credentials: CredentialCache(provider: chain, logger: logger))
     }
 
+    /// Checks what `start()` would check before binding: engines, regions, TLS files.
+    /// Returns one problem per listener that could not start.
+    public func validate() -> [ProxyStartError] {
+        configuration.listeners.compactMap { listener in
+            guard listener.engine == .postgres else {
+                return ProxyStartError(listener: listener.name, reason: "engine \(listener.engine.rawValue) is not supported by this version yet")
+            }
+            do {
+                _ = try ListenerRuntime(configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
+                                        cancelRegistry: cancelRegistry, limits: limits, logger: logger)
+                return nil
+            } catch {
+                return ProxyStartError(listener: listener.name, reason: "\(error)")
+            }
+        }
+    }
+
     /// Binds every listener; returns their addresses (useful with port 0).
     @discardableResult
     public func start() async throws -> [String: SocketAddress] {
