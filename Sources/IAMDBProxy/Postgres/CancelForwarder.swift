@@ -30,8 +30,8 @@ enum CancelForwarder {
             }
         done.futureResult.whenComplete { result in
             switch result {
-            case .success: logger.info("forwarded cancel request", metadata: ["upstream": "\(target.address)"])
-            case .failure(let error): logger.warning("could not forward cancel request", metadata: ["upstream": "\(target.address)", "error": "\(error)"])
+            case .success: logger.info("forwarded cancel request", metadata: ["upstream": "\(target.address.logDescription)"])
+            case .failure(let error): logger.warning("could not forward cancel request", metadata: ["upstream": "\(target.address.logDescription)", "error": "\(error)"])
             }
         }
     }

@@ -56,7 +56,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
             logger.warning("max_connections reached; refusing the session after its startup message")
         }
         logger[metadataKey: "conn"] = "\(runtime.makeConnectionID())"
-        logger[metadataKey: "client"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
+        logger[metadataKey: "client"] = "\(context.remoteAddress?.logDescription ?? "?")"
         let session = loopBound
         context.channel.closeFuture.whenComplete { _ in session.value.sessionEnded() }
         handshakeTimer = context.eventLoop.scheduleTask(in: runtime.handshakeTimeout) { [session] in
@@ -229,7 +229,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
             }
             upstream = channel
             upstreamAddress = channel.remoteAddress
-            logger[metadataKey: "upstream"] = "\(channel.remoteAddress.map { "\($0)" } ?? runtime.configuration.upstream.description)"
+            logger[metadataKey: "upstream"] = "\(channel.remoteAddress?.logDescription ?? runtime.configuration.upstream.description)"
             perform(machine.upstreamConnected())
         case .failure(let error):
             guard attempt == self.attempt else { return }
@@ -301,8 +301,9 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
             return
         }
         upstream.closeFuture.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+        logger[metadataKey: "user"] = "\(machine.user)"
+        logger[metadataKey: "db"] = "\(machine.database)"
         logger.info("session logged in", metadata: [
-            "user": "\(machine.user)", "db": "\(machine.database)",
             "duration_ms": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000)",
         ])
     }
@@ -339,5 +340,13 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         if let closeReason { metadata["reason"] = "\(closeReason)" }
         logger.info("connection closed", metadata: metadata)
+    }
+}
+
+extension SocketAddress {
+    /// `127.0.0.1:5432` / `[::1]:5432`, for log lines.
+    var logDescription: String {
+        guard let ip = ipAddress, let port else { return "\(self)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 }

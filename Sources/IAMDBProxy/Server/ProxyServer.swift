@@ -79,7 +79,7 @@ public final class ProxyServer: Service, Sendable {
             channels.withLockedValue { $0.append(channel) }
             addresses[listener.name] = channel.localAddress
             logger.info("listening", metadata: [
-                "listener": "\(listener.name)", "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                "listener": "\(listener.name)", "address": "\(channel.localAddress?.logDescription ?? "?")",
                 "upstream": "\(listener.upstream)", "region": "\(runtime.region)", "tls": "\(listener.tls.mode.rawValue)",
             ])
         }
