@@ -13,7 +13,7 @@ import Testing
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect(object["msg"] as? String == "connection closed")
         #expect(object["level"] as? String == "info")
-        #expect((object["time"] as? String)?.== "2027-01-15T08:00:00.000Z" == true)
+        #expect(object["time"] as? String == "2027-01-15T08:00:00.000Z")
         #expect(object["conn"] as? Int == 12 && object["bytes_up"] as? Int == 0)
         #expect(object["reason"] as? String == "said \"bye\"\n")
         #expect(object["listener"] as? String == "app")
