@@ -92,6 +92,8 @@ struct RunCommand: AsyncParsableCommand {
             try await group.run()
         } catch let error as ProxyStartError {
             throw CommandFailure("iam-db-proxy: \(error)")
+        } catch let error as SessionsCut {
+            throw CommandFailure("iam-db-proxy: \(error)")
         }
     }
 

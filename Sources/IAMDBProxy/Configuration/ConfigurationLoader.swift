@@ -92,8 +92,14 @@ struct ConfigurationReader {
     }
 
     func proxy(_ root: Node) throws(ConfigurationError) -> ProxyConfiguration {
-        let top = try mapping(root, "", known: ["aws", "listeners", "max_connections"])
+        let top = try mapping(root, "", known: ["aws", "listeners", "max_connections", "min_sigterm_delay", "max_sigterm_delay", "exit_zero_on_sigterm"])
         var configuration = ProxyConfiguration()
+        configuration.minSigtermDelay = try seconds(top["min_sigterm_delay"], "min_sigterm_delay") ?? 0
+        configuration.maxSigtermDelay = try seconds(top["max_sigterm_delay"], "max_sigterm_delay") ?? 0
+        if let flag = try string(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm") {
+            guard let value = Bool(flag) else { throw error(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm", "must be true or false") }
+            configuration.exitZeroOnSigterm = value
+        }
         configuration.maxConnections = try integer(top["max_connections"], "max_connections", range: 1...1_000_000)
         if let awsNode = top["aws"] {
             let aws = try mapping(awsNode, "aws", known: ["region", "profile"])

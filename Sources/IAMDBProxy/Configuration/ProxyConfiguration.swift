@@ -16,6 +16,12 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var listeners: [ListenerConfiguration] = []
     /// Sessions open at once over all listeners (nil: no limit but the descriptor limit).
     public var maxConnections: Int?
+    /// After SIGTERM: seconds to keep accepting (while readiness already says no), then seconds
+    /// open sessions may take to finish before they are closed.
+    public var minSigtermDelay: Double = 0
+    public var maxSigtermDelay: Double = 0
+    /// Exit 0 after SIGTERM even when sessions had to be cut.
+    public var exitZeroOnSigterm = false
 
     public init(aws: AWSSettings = .init(), listeners: [ListenerConfiguration] = [], maxConnections: Int? = nil) {
         self.aws = aws

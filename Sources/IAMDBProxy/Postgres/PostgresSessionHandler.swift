@@ -58,7 +58,12 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         logger[metadataKey: "conn"] = "\(runtime.makeConnectionID())"
         logger[metadataKey: "client"] = "\(context.remoteAddress?.logDescription ?? "?")"
         let session = loopBound
-        context.channel.closeFuture.whenComplete { _ in session.value.sessionEnded() }
+        let channel = context.channel
+        runtime.limits.sessions.opened(channel)
+        context.channel.closeFuture.whenComplete { [sessions = runtime.limits.sessions] _ in
+            session.value.sessionEnded()
+            sessions.closed(channel)
+        }
         handshakeTimer = context.eventLoop.scheduleTask(in: runtime.handshakeTimeout) { [session] in
             session.value.handshakeTimedOut()
         }

@@ -58,10 +58,11 @@ final class ListenerRuntime: Sendable {
     var sessionCount: Int { openSessions.load(ordering: .relaxed) }
 }
 
-/// The proxy-wide session count, shared by every listener.
+/// The proxy-wide session count, shared by every listener, and the open sessions themselves.
 final class ConnectionLimits: Sendable {
     let maxOverall: Int?
     let overall = Atomic<Int>(0)
+    let sessions = SessionTracker()
 
     init(maxOverall: Int?) { self.maxOverall = maxOverall }
 }

@@ -93,12 +93,33 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
+    /// Serves until SIGTERM/SIGINT, then shuts down gracefully: keeps accepting for
+    /// `min_sigterm_delay`, stops listening, lets open sessions finish for up to
+    /// `max_sigterm_delay`, and closes the rest. Throws `SessionsCut` when it had to close some
+    /// (unless `exit_zero_on_sigterm`), so the exit code tells a clean drain from a cut one.
     public func run() async throws {
         try await start()
         try? await gracefulShutdown()
-        logger.info("shutting down")
+        logger.info("shutting down", metadata: ["open_sessions": "\(limits.sessions.count)"])
+        if configuration.minSigtermDelay > 0 {
+            try? await Task.sleep(for: .milliseconds(Int(configuration.minSigtermDelay * 1000)))
+        }
         await stopListening()
+        let sessions = limits.sessions
+        let drained = await sessions.waitUntilIdle(timeout: configuration.maxSigtermDelay)
+        let cut = drained ? 0 : sessions.closeAll()
+        if cut > 0 {
+            logger.warning("closed sessions still open after max_sigterm_delay", metadata: ["sessions_cut": "\(cut)"])
+            if !configuration.exitZeroOnSigterm { throw SessionsCut(count: cut) }
+        } else {
+            logger.info("all sessions finished; exiting")
+        }
     }
+}
+
+public struct SessionsCut: Error, CustomStringConvertible {
+    public let count: Int
+    public var description: String { "\(count) session\(count == 1 ? " was" : "s were") still open after max_sigterm_delay and were closed" }
 }
 
 public struct ProxyStartError: Error, CustomStringConvertible {

@@ -17,13 +17,14 @@ final class ProxyHarness: Sendable {
 
     static func start(
         _ env: TestEnvironment, identity: TestEnvironment.Identity?, extraEnvironment: [String: String] = [:], listenerYAML: String = "",
-        upstream: String? = nil, trustTestCA: Bool = true, serverName: String? = nil
+        upstream: String? = nil, trustTestCA: Bool = true, serverName: String? = nil, topYAML: String = ""
     ) async throws -> ProxyHarness {
         let port = try await freePort()
         let folder = NSTemporaryDirectory() + "iam-db-proxy-harness-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let configurationFile = folder + "/proxy.yaml"
         let yaml = """
+            \(topYAML)
             listeners:
               - name: pg
                 engine: postgres
@@ -78,6 +79,15 @@ final class ProxyHarness: Sendable {
         self.logs = logs
         self.configurationFile = configurationFile
         self.process = process
+    }
+
+    /// Sends SIGTERM, as an orchestrator does, without waiting.
+    func sendSIGTERM() { process.terminate() }
+
+    /// Waits for the proxy to exit; returns its exit status.
+    func waitForExit() -> Int32 {
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 
     func stop() {

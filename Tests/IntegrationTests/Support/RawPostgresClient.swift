@@ -32,14 +32,21 @@ enum RawPostgresClient {
                          until: @escaping @Sendable (ByteBuffer) -> Bool = { _ in false }, timeout: TimeAmount = .seconds(20)) async throws -> Answer {
         let collected = NIOLockedValueBox(ByteBuffer())
         let finished = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Bool.self)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let connecting = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName)) }
                     try channel.pipeline.syncOperations.addHandler(Collector(collected: collected, finished: finished, until: until))
                 }
             }
-            .connect(host: "127.0.0.1", port: port).get()
+            .connect(host: "127.0.0.1", port: port)
+        let channel: any Channel
+        do {
+            channel = try await connecting.get()
+        } catch {
+            finished.succeed(true)  // nothing will complete it otherwise
+            throw error
+        }
         for bytes in send { try await channel.writeAndFlush(bytes) }
         let timer = channel.eventLoop.scheduleTask(in: timeout) { finished.succeed(false) }
         let closed = try await finished.futureResult.get()
