@@ -11,7 +11,11 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the proxy (the default command).",
-        discussion: "Give a configuration file with --config, or describe one listener with --engine, --listen and --upstream."
+        discussion: """
+            Give a configuration file with --config, or describe one listener with --engine, --listen and --upstream. \
+            Every option can also come from an IAM_DB_PROXY_* environment variable (--ca-file: IAM_DB_PROXY_CA_FILE); \
+            flags win over the environment, which wins over the file (for region and profile).
+            """
     )
 
     @Option(name: .long, help: "YAML configuration file.")
@@ -53,15 +57,27 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "AWS profile from the shared files (skips environment credentials).")
     var profile: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
+    @Option(name: .customLong("log-level"), help: "trace, debug, info (default), notice, warning, error or critical.")
+    var logLevelOption: String?
 
     @Option(name: .customLong("log-format"), help: "text (default) or json (one object a line).")
-    var logFormat: String = "text"
+    var logFormatOption: String?
+
+    var logLevel: String { setting(logLevelOption, "LOG_LEVEL") ?? "info" }
+    var logFormat: String { setting(logFormatOption, "LOG_FORMAT") ?? "text" }
+
+    /// A flag's value, else the `IAM_DB_PROXY_<NAME>` environment variable.
+    func setting(_ flag: String?, _ name: String) -> String? {
+        if let flag { return flag }
+        guard let value = ProcessInfo.processInfo.environment["IAM_DB_PROXY_" + name], !value.isEmpty else { return nil }
+        return value
+    }
 
     func validate() throws {
-        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format (IAM_DB_PROXY_LOG_FORMAT) must be text or json") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level (IAM_DB_PROXY_LOG_LEVEL) must be trace, debug, info, notice, warning, error or critical")
+        }
     }
 
     func run() async throws {
@@ -99,7 +115,9 @@ struct RunCommand: AsyncParsableCommand {
 
     func makeConfiguration() throws -> ProxyConfiguration {
         var configuration = ProxyConfiguration()
-        if let config {
+        let upstream = setting(self.upstream, "UPSTREAM")
+        let engine = setting(self.engine, "ENGINE")
+        if let config = setting(self.config, "CONFIG") {
             configuration = try ConfigurationLoader.load(path: config)
             if engine != nil || upstream != nil {
                 throw ConfigurationError(file: "command line", keyPath: "", line: nil, message: "give either --config or --engine/--upstream, not both")
@@ -115,26 +133,32 @@ struct RunCommand: AsyncParsableCommand {
             guard let target = HostAndPort(upstream, defaultPort: engine.defaultPort) else {
                 throw ConfigurationError(file: "command line", keyPath: "--upstream", line: nil, message: "must be HOST:PORT")
             }
-            guard let address = HostAndPort(listen ?? "127.0.0.1:\(engine.defaultPort)", defaultPort: engine.defaultPort) else {
+            guard let address = HostAndPort(setting(listen, "LISTEN") ?? "127.0.0.1:\(engine.defaultPort)", defaultPort: engine.defaultPort) else {
                 throw ConfigurationError(file: "command line", keyPath: "--listen", line: nil, message: "must be HOST:PORT")
             }
             var listener = ListenerConfiguration(name: "default", engine: engine, listen: address, upstream: target)
-            listener.iamHost = iamHost
-            listener.iamDefaultPort = iamPort
-            listener.iamRegion = iamRegion
-            if let tlsMode {
+            listener.iamHost = setting(iamHost, "IAM_HOST")
+            if let port = setting(iamPort.map(String.init), "IAM_PORT") {
+                guard let value = Int(port), (1...65_535).contains(value) else {
+                    throw ConfigurationError(file: "command line", keyPath: "--iam-port", line: nil, message: "must be a port number")
+                }
+                listener.iamDefaultPort = value
+            }
+            listener.iamRegion = setting(iamRegion, "IAM_REGION")
+            if let tlsMode = setting(tlsMode, "TLS_MODE") {
                 guard let mode = ListenerConfiguration.UpstreamTLS.Mode(rawValue: tlsMode) else {
                     throw ConfigurationError(file: "command line", keyPath: "--tls-mode", line: nil, message: "must be verify-full, verify-ca or require")
                 }
                 listener.tls.mode = mode
             }
-            listener.tls.caFile = caFile
-            listener.tls.serverName = serverName
-            listener.users = users.isEmpty ? nil : users
+            listener.tls.caFile = setting(caFile, "CA_FILE")
+            listener.tls.serverName = setting(serverName, "SERVER_NAME")
+            let allowed = users.isEmpty ? setting(nil, "USERS")?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? [] : users
+            listener.users = allowed.isEmpty ? nil : allowed
             configuration.listeners = [listener]
         }
-        if let region { configuration.aws.region = region }
-        if let profile { configuration.aws.profile = profile }
+        if let region = setting(region, "REGION") { configuration.aws.region = region }
+        if let profile = setting(profile, "PROFILE") { configuration.aws.profile = profile }
         if configuration.aws.region == nil {
             configuration.aws.region = ProcessInfo.processInfo.environment["AWS_REGION"] ?? ProcessInfo.processInfo.environment["AWS_DEFAULT_REGION"]
         }

@@ -94,3 +94,18 @@ import Testing
         #expect(result.stderr.contains("listener local: cannot tell the AWS region"), "\(result.stderr)")
     }
 }
+
+/// Settings from IAM_DB_PROXY_* variables, and flags winning over them.
+@Suite struct EnvironmentSettingsTests {
+    @Test func environmentConfiguresAndFlagsWin() throws {
+        let base = ["PATH": "/usr/bin:/bin", "IAM_DB_PROXY_UPSTREAM": "10.1.2.3:5432", "IAM_DB_PROXY_LOG_FORMAT": "yaml"]
+        let bad = try runProcess(TokenCommandTests.executable, ["run"], environment: base)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("IAM_DB_PROXY_LOG_FORMAT"), "\(bad.stderr)")
+        // A flag overrides the bad environment value; the environment's upstream (an IP, no
+        // region) is then what fails, showing it was read.
+        let region = try runProcess(TokenCommandTests.executable, ["run", "--log-format", "text", "--listen", "127.0.0.1:0"], environment: base)
+        #expect(region.status != 0)
+        #expect(region.stderr.contains("cannot tell the AWS region from host 10.1.2.3"), "\(region.stderr)")
+    }
+}
