@@ -89,3 +89,17 @@ extension LibPQTests {
         #expect(again?.messageTypes.last == "Z")
     }
 }
+
+extension LibPQTests {
+    /// `idle_timeout` closes a logged-in session that moves no bytes, and only such a session.
+    @Test func idleSessionIsClosedAfterIdleTimeout() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, listenerYAML: "idle_timeout: 1")
+        defer { proxy.stop() }
+        let connection = try connect(proxy.port)
+        defer { PQfinish(connection) }
+        #expect(await proxy.logs.waitFor("connection closed"))
+        let result = PQexec(connection, "SELECT 1")
+        #expect(PQresultStatus(result) != PGRES_TUPLES_OK, "the idle session must have been closed")
+        PQclear(result)
+    }
+}

@@ -119,7 +119,7 @@ struct ConfigurationReader {
 
     static let listenerKeys = [
         "name", "engine", "listen", "upstream", "iam_host", "iam_default_port", "iam_region", "iam_expiration", "tls", "client_tls",
-        "users", "connect_timeout", "handshake_timeout", "max_connections",
+        "users", "connect_timeout", "handshake_timeout", "idle_timeout", "max_connections",
     ]
 
     func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
@@ -142,6 +142,7 @@ struct ConfigurationReader {
         listener.iamExpiration = try integer(keys["iam_expiration"], "\(path).iam_expiration", range: 1...900) ?? 870
         listener.connectTimeoutSeconds = try seconds(keys["connect_timeout"], "\(path).connect_timeout") ?? 10
         listener.handshakeTimeoutSeconds = try seconds(keys["handshake_timeout"], "\(path).handshake_timeout") ?? 10
+        listener.idleTimeoutSeconds = try seconds(keys["idle_timeout"], "\(path).idle_timeout")
         listener.maxConnections = try integer(keys["max_connections"], "\(path).max_connections", range: 1...1_000_000)
         if let tlsNode = keys["tls"] {
             let tls = try mapping(tlsNode, "\(path).tls", known: ["mode", "ca_file", "server_name"])

@@ -56,6 +56,8 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var users: [String]?
     /// Sessions open at once on this listener (nil: no per-listener limit).
     public var maxConnections: Int?
+    /// Close a logged-in session after this long with no bytes either way (nil: never).
+    public var idleTimeoutSeconds: Double?
     public var connectTimeoutSeconds: Double = 10
     public var handshakeTimeoutSeconds: Double = 10
 

@@ -299,6 +299,10 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
             let upstreamPipeline = upstream.pipeline.syncOperations
             try upstreamPipeline.addHandler(upstreamGlue)
             try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: UpstreamHandshakeHandler.self)).whenFailure { _ in }
+            if let idle = runtime.configuration.idleTimeoutSeconds {
+                let timeout = TimeAmount.milliseconds(Int64(idle * 1000))
+                try context.pipeline.syncOperations.addHandlers([IdleStateHandler(allTimeout: timeout), IdleSessionCloser()])
+            }
             try context.pipeline.syncOperations.addHandler(clientGlue)
             context.pipeline.syncOperations.removeHandler(context: context).whenFailure { _ in }
         } catch {
@@ -353,5 +357,18 @@ extension SocketAddress {
     var logDescription: String {
         guard let ip = ipAddress, let port else { return "\(self)" }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
+
+/// Closes a relaying session that moved no bytes for the listener's `idle_timeout`.
+final class IdleSessionCloser: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .all = event as? IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }

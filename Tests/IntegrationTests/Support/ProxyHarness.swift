@@ -127,7 +127,7 @@ final class LogCollector: Sendable {
     private struct State {
         var text = ""
         var finished = false
-        var waiters: [(String, CheckedContinuation<Bool, Never>)] = []
+        var waiters: [(UUID, String, CheckedContinuation<Bool, Never>)] = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -138,8 +138,8 @@ final class LogCollector: Sendable {
         let ready = state.withLockedValue { state -> [CheckedContinuation<Bool, Never>] in
             state.text += String(decoding: data, as: UTF8.self)
             let text = state.text
-            let (met, waiting) = state.waiters.reduce(into: ([CheckedContinuation<Bool, Never>](), [(String, CheckedContinuation<Bool, Never>)]())) { result, waiter in
-                if text.contains(waiter.0) { result.0.append(waiter.1) } else { result.1.append(waiter) }
+            let (met, waiting) = state.waiters.reduce(into: ([CheckedContinuation<Bool, Never>](), [(UUID, String, CheckedContinuation<Bool, Never>)]())) { result, waiter in
+                if text.contains(waiter.1) { result.0.append(waiter.2) } else { result.1.append(waiter) }
             }
             state.waiters = waiting
             return met
@@ -151,21 +151,32 @@ final class LogCollector: Sendable {
         let waiting = state.withLockedValue { state -> [CheckedContinuation<Bool, Never>] in
             state.finished = true
             defer { state.waiters = [] }
-            return state.waiters.map(\.1)
+            return state.waiters.map(\.2)
         }
         waiting.forEach { $0.resume(returning: false) }
     }
 
-    /// True once `needle` appears in the log; false if the process ends first.
-    func waitFor(_ needle: String) async -> Bool {
-        await withCheckedContinuation { continuation in
+    /// True once `needle` appears in the log; false if the process ends or `timeout` passes first.
+    func waitFor(_ needle: String, timeout: TimeInterval = 30) async -> Bool {
+        let id = UUID()
+        return await withCheckedContinuation { continuation in
             let answer: Bool? = state.withLockedValue { state in
                 if state.text.contains(needle) { return true }
                 if state.finished { return false }
-                state.waiters.append((needle, continuation))
+                state.waiters.append((id, needle, continuation))
                 return nil
             }
-            if let answer { continuation.resume(returning: answer) }
+            if let answer {
+                continuation.resume(returning: answer)
+                return
+            }
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [state] in
+                let expired = state.withLockedValue { state -> CheckedContinuation<Bool, Never>? in
+                    guard let index = state.waiters.firstIndex(where: { $0.0 == id }) else { return nil }
+                    return state.waiters.remove(at: index).2
+                }
+                expired?.resume(returning: false)
+            }
         }
     }
 }
