@@ -15,6 +15,26 @@ enum PercentEncoding {
         }
     }
 
+    static func encodedBytes(_ value: String) -> [UInt8] {
+        let utf8 = value.utf8
+        // Worst case three bytes out per byte in: one allocation, no regrowth.
+        return [UInt8](unsafeUninitializedCapacity: utf8.count * 3) { buffer, count in
+            var index = 0
+            for byte in utf8 {
+                if isUnreserved(byte) {
+                    buffer[index] = byte
+                    index += 1
+                } else {
+                    buffer[index] = UInt8(ascii: "%")
+                    buffer[index + 1] = hexDigits[Int(byte >> 4)]
+                    buffer[index + 2] = hexDigits[Int(byte & 0x0F)]
+                    index += 3
+                }
+            }
+            count = index
+        }
+    }
+
     static func encode(_ value: String) -> String {
         let utf8 = value.utf8
         if utf8.allSatisfy(isUnreserved) { return value }

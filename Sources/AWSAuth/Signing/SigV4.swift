@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// AWS Signature Version 4: the derived signing key and the string-to-sign, shared by the
 /// query presigner (auth tokens) and the header signer (STS calls).
@@ -31,8 +32,12 @@ enum SigV4 {
     static func signature(
         canonicalRequest: String, timestamp: String, scope: Scope, secret: String
     ) -> String {
-        let stringToSign = "\(algorithm)\n\(timestamp)\n\(scope.string)\n\(sha256Hex(canonicalRequest))"
-        let key = signingKey(secret: secret, scope: scope)
+        signature(canonicalRequestHash: sha256Hex(canonicalRequest), timestamp: timestamp, scope: scope, secret: secret)
+    }
+
+    static func signature(canonicalRequestHash: String, timestamp: String, scope: Scope, secret: String) -> String {
+        let stringToSign = "\(algorithm)\n\(timestamp)\n\(scope.string)\n\(canonicalRequestHash)"
+        let key = SigningKeyCache.shared.key(secret: secret, scope: scope)
         return Hex.lowercase(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key))
     }
 
@@ -42,5 +47,31 @@ enum SigV4 {
         let lowered = host.lowercased()
         guard let port, port != 443 else { return lowered }
         return "\(lowered):\(port)"
+    }
+}
+
+/// The derived signing key depends only on the secret, the day, the region and the service, so
+/// the last one is kept: four HMACs saved on every signing for the rest of the day.
+final class SigningKeyCache: Sendable {
+    static let shared = SigningKeyCache()
+
+    private struct Entry {
+        let secret: String
+        let scope: String
+        let key: SymmetricKey
+    }
+
+    private let last = Mutex<Entry?>(nil)
+
+    func key(secret: String, scope: SigV4.Scope) -> SymmetricKey {
+        // The secret is already held by the credentials cache; keeping one more reference to
+        // the same string adds no exposure.
+        let scopeString = scope.string
+        if let entry = last.withLock({ $0 }), entry.scope == scopeString, entry.secret == secret {
+            return entry.key
+        }
+        let key = SigV4.signingKey(secret: secret, scope: scope)
+        last.withLock { $0 = Entry(secret: secret, scope: scopeString, key: key) }
+        return key
     }
 }
