@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AWSAuth
@@ -74,6 +75,29 @@ import Testing
             return ["environment", "assume-role", "web-identity", "sso", "shared-credentials-file", "process", "config-file", "container", "imds"]
                 .allSatisfy { text.contains($0) } && text.contains("AWS_EC2_METADATA_DISABLED")
         }
+    }
+
+    /// A credential_process that hangs is stopped at the timeout, not left running.
+    @Test func hungCredentialProcessIsTerminated() async throws {
+        let folder = try TemporaryFolder()
+        let marker = "31.\(Int.random(in: 100_000...999_999))"
+        let path = try folder.write("hang.sh", "#!/bin/sh\nexec sleep \(marker)\n", executable: true)
+        await #expect { try await ProcessCredentialProvider(command: path, timeout: .milliseconds(300)).credentials() } throws: {
+            "\($0)".contains("did not finish")
+        }
+        var stillRunning = true
+        for _ in 0..<100 where stillRunning {
+            stillRunning = try runProcess("/usr/bin/pgrep", ["-f", "sleep \(marker)"]).status == 0
+            if stillRunning { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(!stillRunning, "the timed-out credential_process must be terminated")
+    }
+
+    @Test func commandLineIsSplitLikeShlex() throws {
+        #expect(try CommandLineSplitting.split(#"aws-vault exec  'my profile' --json "a \"b\" c" d\ e"#)
+            == ["aws-vault", "exec", "my profile", "--json", #"a "b" c"#, "d e"])
+        #expect(throws: CommandLineSplitting.UnbalancedQuote.self) { try CommandLineSplitting.split("tool 'open") }
+        #expect(CommandLineSplitting.resolve("sh", path: "/usr/bin:/bin") != nil)
     }
 
     @Test func credentialProcess() async throws {

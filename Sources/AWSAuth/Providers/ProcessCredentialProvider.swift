@@ -1,7 +1,7 @@
 import Foundation
 
-/// `credential_process`: runs the profile's command through `/bin/sh -c` and reads a
-/// `Version: 1` JSON document from its standard output.
+/// `credential_process`: runs the profile's command (split like botocore's `shlex.split`, no
+/// shell) and reads a `Version: 1` JSON document from its standard output.
 public struct ProcessCredentialProvider: CredentialProvider {
     public let name = "process"
     let command: String?
@@ -16,7 +16,16 @@ public struct ProcessCredentialProvider: CredentialProvider {
         guard let command else {
             throw CredentialProviderError.notConfigured(provider: name, reason: "profile has no credential_process")
         }
-        let (status, output) = try await run(command)
+        let arguments: [String]
+        do {
+            arguments = try CommandLineSplitting.split(command)
+        } catch {
+            throw CredentialProviderError.failed(provider: name, reason: "credential_process has an unbalanced quote")
+        }
+        guard let first = arguments.first, let executable = CommandLineSplitting.resolve(first, path: ProcessInfo.processInfo.environment["PATH"]) else {
+            throw CredentialProviderError.failed(provider: name, reason: "credential_process names no program found on PATH")
+        }
+        let (status, output) = try await run(executable, Array(arguments.dropFirst()))
         guard status == 0 else {
             throw CredentialProviderError.failed(provider: name, reason: "credential_process exited with status \(status)")
         }
@@ -32,18 +41,23 @@ public struct ProcessCredentialProvider: CredentialProvider {
         enum CodingKeys: String, CodingKey { case version = "Version" }
     }
 
-    /// Runs the command on a Dispatch thread (reading a pipe to its end blocks, which must
+    /// Runs the command on a thread of its own (reading a pipe to its end blocks, which must
     /// not happen on the concurrency pool) and gives up after `timeout`, even when a child of
-    /// the command keeps the output pipe open.
-    private func run(_ command: String) async throws -> (Int32, String) {
+    /// the command keeps the output pipe open. The thread clears its signal mask first: a child
+    /// inherits the mask of the thread that spawns it, and Dispatch threads block signals, so a
+    /// command started from one could not even be stopped by SIGTERM.
+    private func run(_ executable: String, _ arguments: [String]) async throws -> (Int32, String) {
         let provider = name
         let timeout = self.timeout
         return try await withCheckedThrowingContinuation { continuation in
             let outcome = ResumeOnce(continuation)
-            DispatchQueue.global().async {
+            let thread = Thread {
+                var none = sigset_t()
+                sigemptyset(&none)
+                pthread_sigmask(SIG_SETMASK, &none, nil)
                 let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/bin/sh")
-                process.arguments = ["-c", command]
+                process.executableURL = URL(fileURLWithPath: executable)
+                process.arguments = arguments
                 let stdout = Pipe()
                 process.standardOutput = stdout
                 process.standardInput = FileHandle.nullDevice
@@ -63,6 +77,7 @@ public struct ProcessCredentialProvider: CredentialProvider {
                 deadline.cancel()
                 outcome.resume(returning: (process.terminationStatus, String(decoding: output, as: UTF8.self)))
             }
+            thread.start()
         }
     }
 }
