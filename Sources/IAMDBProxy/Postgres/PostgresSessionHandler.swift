@@ -51,19 +51,15 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func channelActive(context: ChannelHandlerContext) {
         openedAt = .now()
-        if !runtime.sessionOpened() {
+        logger[metadataKey: "conn"] = "\(runtime.makeConnectionID())"
+        logger[metadataKey: "client"] = "\(context.remoteAddress?.logDescription ?? "?")"
+        if !runtime.sessionOpened(context.channel) {
             machine.configuration.tooManyConnections = true
             logger.warning("max_connections reached; refusing the session after its startup message")
         }
-        logger[metadataKey: "conn"] = "\(runtime.makeConnectionID())"
-        logger[metadataKey: "client"] = "\(context.remoteAddress?.logDescription ?? "?")"
         let session = loopBound
         let channel = context.channel
-        runtime.limits.sessions.opened(channel)
-        context.channel.closeFuture.whenComplete { [sessions = runtime.limits.sessions] _ in
-            session.value.sessionEnded()
-            sessions.closed(channel)
-        }
+        channel.closeFuture.whenComplete { _ in session.value.sessionEnded(channel) }
         handshakeTimer = context.eventLoop.scheduleTask(in: runtime.handshakeTimeout) { [session] in
             session.value.handshakeTimedOut()
         }
@@ -337,11 +333,11 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         context.close(promise: nil)
     }
 
-    private func sessionEnded() {
+    private func sessionEnded(_ channel: any Channel) {
         handshakeTimer?.cancel()
         upstream?.close(promise: nil)
         if let registeredKey { runtime.cancelRegistry.remove(registeredKey) }
-        runtime.sessionClosed()
+        runtime.sessionClosed(channel)
         var metadata: Logger.Metadata = ["duration_ms": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000)"]
         if let glue {
             metadata["bytes_up"] = "\(glue.client.bytesRead)"

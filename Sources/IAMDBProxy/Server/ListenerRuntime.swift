@@ -43,25 +43,23 @@ final class ListenerRuntime: Sendable {
 
     /// Counts a new session; false when it exceeds this listener's or the proxy's limit
     /// (the session is still counted until it closes).
-    func sessionOpened() -> Bool {
+    func sessionOpened(_ channel: any Channel) -> Bool {
         let listenerCount = openSessions.wrappingAdd(1, ordering: .relaxed).newValue
-        let overallCount = limits.overall.wrappingAdd(1, ordering: .relaxed).newValue
+        let overallCount = limits.sessions.opened(channel)
         let listenerOK = configuration.maxConnections.map { listenerCount <= $0 } ?? true
         let overallOK = limits.maxOverall.map { overallCount <= $0 } ?? true
         return listenerOK && overallOK
     }
 
-    func sessionClosed() {
+    func sessionClosed(_ channel: any Channel) {
         openSessions.wrappingSubtract(1, ordering: .relaxed)
-        limits.overall.wrappingSubtract(1, ordering: .relaxed)
+        limits.sessions.closed(channel)
     }
-    var sessionCount: Int { openSessions.load(ordering: .relaxed) }
 }
 
-/// The proxy-wide session count, shared by every listener, and the open sessions themselves.
+/// The proxy-wide limit and the open sessions themselves, shared by every listener.
 final class ConnectionLimits: Sendable {
     let maxOverall: Int?
-    let overall = Atomic<Int>(0)
     let sessions = SessionTracker()
 
     init(maxOverall: Int?) { self.maxOverall = maxOverall }

@@ -14,8 +14,12 @@ final class SessionTracker: Sendable {
 
     var count: Int { state.withLock { $0.channels.count } }
 
-    func opened(_ channel: any Channel) {
-        state.withLock { $0.channels[ObjectIdentifier(channel)] = channel }
+    /// Registers a session; returns how many are open with it.
+    func opened(_ channel: any Channel) -> Int {
+        state.withLock { state in
+            state.channels[ObjectIdentifier(channel)] = channel
+            return state.channels.count
+        }
     }
 
     func closed(_ channel: any Channel) {
