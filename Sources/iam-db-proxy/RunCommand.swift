@@ -120,34 +120,34 @@ struct RunCommand: AsyncParsableCommand {
         if let config = setting(self.config, "CONFIG") {
             configuration = try ConfigurationLoader.load(path: config)
             if engine != nil || upstream != nil {
-                throw ConfigurationError(file: "command line", keyPath: "", line: nil, message: "give either --config or --engine/--upstream, not both")
+                throw commandLineError("", "give either --config or --engine/--upstream, not both")
             }
         } else {
             guard let upstream else {
-                throw ConfigurationError(file: "command line", keyPath: "--upstream", line: nil, message: "missing; give --config FILE or --upstream HOST:PORT")
+                throw commandLineError("--upstream", "missing; give --config FILE or --upstream HOST:PORT")
             }
             let engineName = engine ?? "postgres"
             guard let engine = ListenerConfiguration.Engine(rawValue: engineName) else {
-                throw ConfigurationError(file: "command line", keyPath: "--engine", line: nil, message: "must be postgres or mysql")
+                throw commandLineError("--engine", "must be postgres or mysql")
             }
             guard let target = HostAndPort(upstream, defaultPort: engine.defaultPort) else {
-                throw ConfigurationError(file: "command line", keyPath: "--upstream", line: nil, message: "must be HOST:PORT")
+                throw commandLineError("--upstream", "must be HOST:PORT")
             }
             guard let address = HostAndPort(setting(listen, "LISTEN") ?? "127.0.0.1:\(engine.defaultPort)", defaultPort: engine.defaultPort) else {
-                throw ConfigurationError(file: "command line", keyPath: "--listen", line: nil, message: "must be HOST:PORT")
+                throw commandLineError("--listen", "must be HOST:PORT")
             }
             var listener = ListenerConfiguration(name: "default", engine: engine, listen: address, upstream: target)
             listener.iamHost = setting(iamHost, "IAM_HOST")
             if let port = setting(iamPort.map(String.init), "IAM_PORT") {
                 guard let value = Int(port), (1...65_535).contains(value) else {
-                    throw ConfigurationError(file: "command line", keyPath: "--iam-port", line: nil, message: "must be a port number")
+                    throw commandLineError("--iam-port", "must be a port number")
                 }
                 listener.iamDefaultPort = value
             }
             listener.iamRegion = setting(iamRegion, "IAM_REGION")
             if let tlsMode = setting(tlsMode, "TLS_MODE") {
                 guard let mode = ListenerConfiguration.UpstreamTLS.Mode(rawValue: tlsMode) else {
-                    throw ConfigurationError(file: "command line", keyPath: "--tls-mode", line: nil, message: "must be verify-full, verify-ca or require")
+                    throw commandLineError("--tls-mode", "must be verify-full, verify-ca or require")
                 }
                 listener.tls.mode = mode
             }
@@ -163,5 +163,10 @@ struct RunCommand: AsyncParsableCommand {
             configuration.aws.region = ProcessInfo.processInfo.environment["AWS_REGION"] ?? ProcessInfo.processInfo.environment["AWS_DEFAULT_REGION"]
         }
         return configuration
+    }
+
+    /// A problem with the flags (or their IAM_DB_PROXY_* variables), reported like a file's.
+    private func commandLineError(_ flag: String, _ message: String) -> ConfigurationError {
+        ConfigurationError(file: "command line", keyPath: flag, line: nil, message: message)
     }
 }

@@ -36,20 +36,8 @@ enum PercentEncoding {
     }
 
     static func encode(_ value: String) -> String {
-        let utf8 = value.utf8
-        if utf8.allSatisfy(isUnreserved) { return value }
-        var out: [UInt8] = []
-        out.reserveCapacity(utf8.count * 3)
-        for byte in utf8 {
-            if isUnreserved(byte) {
-                out.append(byte)
-            } else {
-                out.append(UInt8(ascii: "%"))
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0x0F)])
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        if value.utf8.allSatisfy(isUnreserved) { return value }
+        return String(decoding: encodedBytes(value), as: UTF8.self)
     }
 }
 

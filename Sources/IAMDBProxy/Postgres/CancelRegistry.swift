@@ -25,6 +25,4 @@ final class CancelRegistry: Sendable {
     func target(for key: BackendKey) -> Target? {
         targets.withLock { $0[key] }
     }
-
-    var count: Int { targets.withLock { $0.count } }
 }

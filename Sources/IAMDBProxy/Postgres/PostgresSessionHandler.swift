@@ -103,14 +103,20 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
             perform(actions)
             return
         }
-        do {
-            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: clientTLS.context), position: .first)
-        } catch {
-            perform([.fail(error: nil, reason: "cannot start client TLS: \(error)")])
-            return
-        }
+        guard addClientTLSHandler(context: context, clientTLS) else { return }
         // Let the TLS handler see the ClientHello we already read.
         context.pipeline.syncOperations.fireChannelRead(NIOAny(firstBytes))
+    }
+
+    /// Puts TLS in front of the client connection; on failure ends the session and says false.
+    private func addClientTLSHandler(context: ChannelHandlerContext, _ clientTLS: ClientTLSContext) -> Bool {
+        do {
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: clientTLS.context), position: .first)
+            return true
+        } catch {
+            finish(error: nil, reason: "cannot start client TLS: \(error)")
+            return false
+        }
     }
 
     // MARK: Actions
@@ -123,15 +129,9 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
                 context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
             case .acceptClientTLS(let answer):
                 context.writeAndFlush(wrapOutboundOut(answer), promise: nil)
-                do {
-                    try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: runtime.clientTLS!.context), position: .first)
-                } catch {
-                    finish(error: nil, reason: "cannot start client TLS: \(error)")
-                }
+                if let clientTLS = runtime.clientTLS { _ = addClientTLSHandler(context: context, clientTLS) }
             case .connectUpstream(let user):
                 connectUpstream()
-                fetchToken(user: user)
-            case .fetchToken(let user):
                 fetchToken(user: user)
             case .sendToUpstream(let bytes):
                 upstream?.writeAndFlush(bytes, promise: nil)
@@ -233,9 +233,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
             logger[metadataKey: "upstream"] = "\(channel.remoteAddress?.logDescription ?? runtime.configuration.upstream.description)"
             perform(machine.upstreamConnected())
         case .failure(let error):
-            guard attempt == self.attempt else { return }
-            let (message, hint) = UpstreamFailure.describe(error, upstream: runtime.configuration.upstream, tls: runtime.configuration.tls)
-            perform(machine.upstreamFailed(message, hint: hint))
+            upstreamError(error, attempt: attempt)
         }
     }
 

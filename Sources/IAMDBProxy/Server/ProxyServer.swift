@@ -31,17 +31,25 @@ public final class ProxyServer: Service, Sendable {
     /// Checks what `start()` would check before binding: engines, regions, TLS files.
     /// Returns one problem per listener that could not start.
     public func validate() -> [ProxyStartError] {
-        configuration.listeners.compactMap { listener in
-            guard listener.engine == .postgres else {
-                return ProxyStartError(listener: listener.name, reason: "engine \(listener.engine.rawValue) is not supported by this version yet")
-            }
-            do {
-                _ = try ListenerRuntime(configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
-                                        cancelRegistry: cancelRegistry, limits: limits, logger: logger)
+        configuration.listeners.compactMap { listener -> ProxyStartError? in
+            do throws(ProxyStartError) {
+                _ = try makeRuntime(for: listener)
                 return nil
             } catch {
-                return ProxyStartError(listener: listener.name, reason: "\(error)")
+                return error
             }
+        }
+    }
+
+    private func makeRuntime(for listener: ListenerConfiguration) throws(ProxyStartError) -> ListenerRuntime {
+        guard listener.engine == .postgres else {
+            throw ProxyStartError(listener: listener.name, reason: "engine \(listener.engine.rawValue) is not supported by this version yet")
+        }
+        do {
+            return try ListenerRuntime(configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
+                                       cancelRegistry: cancelRegistry, limits: limits, logger: logger)
+        } catch {
+            throw ProxyStartError(listener: listener.name, reason: "\(error)")
         }
     }
 
@@ -50,16 +58,7 @@ public final class ProxyServer: Service, Sendable {
     public func start() async throws -> [String: SocketAddress] {
         var addresses: [String: SocketAddress] = [:]
         for listener in configuration.listeners {
-            guard listener.engine == .postgres else {
-                throw ProxyStartError(listener: listener.name, reason: "engine \(listener.engine.rawValue) is not supported by this version yet")
-            }
-            let runtime: ListenerRuntime
-            do {
-                runtime = try ListenerRuntime(configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
-                                              cancelRegistry: cancelRegistry, limits: limits, logger: logger)
-            } catch {
-                throw ProxyStartError(listener: listener.name, reason: "\(error)")
-            }
+            let runtime = try makeRuntime(for: listener)
             let channel: any Channel
             do {
                 channel = try await ServerBootstrap(group: group)
@@ -122,7 +121,7 @@ public struct SessionsCut: Error, CustomStringConvertible {
     public var description: String { "\(count) session\(count == 1 ? " was" : "s were") still open after max_sigterm_delay and were closed" }
 }
 
-public struct ProxyStartError: Error, CustomStringConvertible {
+public struct ProxyStartError: Error, CustomStringConvertible, Sendable {
     public let listener: String
     public let reason: String
     public var description: String { "listener \(listener): \(reason)" }

@@ -27,7 +27,6 @@ public struct PostgresProxyHandshake: Sendable {
         case acceptClientTLS(ByteBuffer)
         /// Dial the upstream and get a token for `user`, both at once.
         case connectUpstream(user: String)
-        case fetchToken(user: String)
         case sendToUpstream(ByteBuffer)
         case startUpstreamTLS
         /// The client asked to cancel a query: pass it to the upstream session holding `key`.
