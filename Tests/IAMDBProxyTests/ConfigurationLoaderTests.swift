@@ -58,6 +58,15 @@ import Testing
         }
     }
 
+    @Test func shutdownDelaysMayBeZeroButTimeoutsMayNot() throws {
+        let listener = "listeners:\n  - {engine: postgres, listen: 127.0.0.1:1, upstream: h:1}\n"
+        let configuration = try ConfigurationLoader.parse("min_sigterm_delay: 0\nmax_sigterm_delay: 30s\n" + listener, file: "f")
+        #expect(configuration.minSigtermDelay == 0 && configuration.maxSigtermDelay == 30)
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.parse("listeners:\n  - {engine: postgres, listen: 127.0.0.1:1, upstream: h:1, idle_timeout: 0}\n", file: "f")
+        }
+    }
+
     @Test func duplicateListenAddressIsRefused() {
         let yaml = """
             listeners:

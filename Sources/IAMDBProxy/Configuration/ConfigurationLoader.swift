@@ -83,10 +83,11 @@ struct ConfigurationReader {
         return value
     }
 
-    func seconds(_ node: Node?, _ path: String) throws(ConfigurationError) -> Double? {
+    /// A duration in seconds (a trailing `s` allowed); `allowZero` for delays that may be none.
+    func seconds(_ node: Node?, _ path: String, allowZero: Bool = false) throws(ConfigurationError) -> Double? {
         guard let text = try string(node, path) else { return nil }
-        guard let value = Double(text.hasSuffix("s") ? String(text.dropLast()) : text), value > 0, value <= 86_400 else {
-            throw error(node, path, "must be a number of seconds greater than 0 (got \(text))")
+        guard let value = Double(text.hasSuffix("s") ? String(text.dropLast()) : text), allowZero ? value >= 0 : value > 0, value <= 86_400 else {
+            throw error(node, path, "must be a number of seconds \(allowZero ? "from 0" : "greater than 0") (got \(text))")
         }
         return value
     }
@@ -94,8 +95,8 @@ struct ConfigurationReader {
     func proxy(_ root: Node) throws(ConfigurationError) -> ProxyConfiguration {
         let top = try mapping(root, "", known: ["aws", "listeners", "max_connections", "min_sigterm_delay", "max_sigterm_delay", "exit_zero_on_sigterm"])
         var configuration = ProxyConfiguration()
-        configuration.minSigtermDelay = try seconds(top["min_sigterm_delay"], "min_sigterm_delay") ?? 0
-        configuration.maxSigtermDelay = try seconds(top["max_sigterm_delay"], "max_sigterm_delay") ?? 0
+        configuration.minSigtermDelay = try seconds(top["min_sigterm_delay"], "min_sigterm_delay", allowZero: true) ?? 0
+        configuration.maxSigtermDelay = try seconds(top["max_sigterm_delay"], "max_sigterm_delay", allowZero: true) ?? 0
         if let flag = try string(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm") {
             guard let value = Bool(flag) else { throw error(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm", "must be true or false") }
             configuration.exitZeroOnSigterm = value
