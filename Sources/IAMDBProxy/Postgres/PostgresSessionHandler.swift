@@ -10,7 +10,7 @@ import PostgresWire
 /// Runs one PostgreSQL client session through its startup phase: it feeds client, upstream
 /// and token events to `PostgresProxyHandshake` and performs the actions it returns. Once the
 /// upstream sends ReadyForQuery it hands both channels to a `GlueHandler` pair and leaves.
-final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamLinkDelegate {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -20,49 +20,40 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private let runtime: ListenerRuntime
     private var machine: PostgresProxyHandshake
-    private var logger: Logger
+    private var record: SessionRecord
     private var context: ChannelHandlerContext?
     private var clientBuffer = ByteBuffer()
     private var upstreamBuffer = ByteBuffer()
-    private var upstream: (any Channel)?
-    private var upstreamAddress: SocketAddress?
-    private var attempt = 0
+    private var upstream: UpstreamLink?
     private var tokenKey: TokenCache.Key?
     private var registeredKey: BackendKey?
-    private var handshakeTimer: Scheduled<Void>?
-    private var glue: (client: GlueHandler, upstream: GlueHandler)?
-    private var openedAt = NIODeadline.now()
-    private var closeReason: String?
 
     init(runtime: ListenerRuntime) {
         self.runtime = runtime
         machine = PostgresProxyHandshake(configuration: .init(
             clientTLSAvailable: runtime.clientTLS != nil, allowedUsers: runtime.configuration.users.map(Set.init)))
-        logger = runtime.logger
+        record = SessionRecord(runtime: runtime)
     }
 
     private var loopBound: NIOLoopBound<PostgresSessionHandler> { NIOLoopBound(self, eventLoop: context!.eventLoop) }
+    private var logger: Logger { record.logger }
 
     // MARK: Client channel
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        let link = UpstreamLink(runtime: runtime, eventLoop: context.eventLoop)
+        link.delegate = self
+        upstream = link
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        openedAt = .now()
-        logger[metadataKey: "conn"] = "\(runtime.makeConnectionID())"
-        logger[metadataKey: "client"] = "\(context.remoteAddress?.logDescription ?? "?")"
-        if !runtime.sessionOpened(context.channel) {
-            machine.configuration.tooManyConnections = true
-            logger.warning("max_connections reached; refusing the session after its startup message")
-        }
         let session = loopBound
+        if !record.opened(context, onTimeout: { session.value.handshakeTimedOut() }) {
+            machine.configuration.tooManyConnections = true
+        }
         let channel = context.channel
         channel.closeFuture.whenComplete { _ in session.value.sessionEnded(channel) }
-        handshakeTimer = context.eventLoop.scheduleTask(in: runtime.handshakeTimeout) { [session] in
-            session.value.handshakeTimedOut()
-        }
         context.fireChannelActive()
     }
 
@@ -93,7 +84,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        closeReason = closeReason ?? "client connection error: \(error)"
+        record.closeReason = record.closeReason ?? "client connection error: \(error)"
         context.close(promise: nil)
     }
 
@@ -111,7 +102,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Puts TLS in front of the client connection; on failure ends the session and says false.
     private func addClientTLSHandler(context: ChannelHandlerContext, _ clientTLS: ClientTLSContext) -> Bool {
         do {
-            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: clientTLS.context), position: .first)
+            try clientTLS.install(in: context.pipeline)
             return true
         } catch {
             finish(error: nil, reason: "cannot start client TLS: \(error)")
@@ -131,28 +122,24 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
                 context.writeAndFlush(wrapOutboundOut(answer), promise: nil)
                 if let clientTLS = runtime.clientTLS { _ = addClientTLSHandler(context: context, clientTLS) }
             case .connectUpstream(let user):
-                connectUpstream()
+                upstream?.connect()
                 fetchToken(user: user)
             case .sendToUpstream(let bytes):
-                upstream?.writeAndFlush(bytes, promise: nil)
+                upstream?.send(bytes)
             case .startUpstreamTLS:
-                startUpstreamTLS()
+                upstream?.startTLS()
             case .forwardCancel(let key):
                 forwardCancel(key)
             case .retryWithFreshToken(let user):
                 logger.info("cached token refused; retrying once with a fresh token")
-                // The credentials may be what was revoked or rotated: read them again too.
-                if let tokenKey { runtime.tokens.invalidate(tokenKey) }
-                runtime.tokens.credentials.invalidate()
-                upstream?.close(promise: nil)
-                upstream = nil
+                runtime.forgetToken(tokenKey)
                 upstreamBuffer.clear()
-                connectUpstream()
+                upstream?.connect()
                 fetchToken(user: user)
             case .registerBackendKey(let key):
-                if let upstreamAddress {
+                if let address = upstream?.address {
                     registeredKey = key
-                    runtime.cancelRegistry.register(key, .init(address: upstreamAddress, tls: runtime.upstreamTLS, listener: runtime.configuration.name))
+                    runtime.cancelRegistry.register(key, .init(address: address, tls: runtime.upstreamTLS, listener: runtime.configuration.name))
                 }
             case .startRelaying:
                 startRelaying(context: context)
@@ -164,8 +151,8 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func finish(error: ByteBuffer?, reason: String) {
         guard let context else { return }
-        closeReason = reason
-        upstream?.close(promise: nil)
+        record.closeReason = reason
+        upstream?.close()
         let channel = context.channel
         if let error {
             context.writeAndFlush(wrapOutboundOut(error)).whenComplete { _ in channel.close(promise: nil) }
@@ -175,22 +162,14 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     private func fetchToken(user: String) {
-        guard let context else { return }
-        let request = runtime.tokenRequest(user: user)
-        let lifetime = TimeInterval(runtime.configuration.iamExpiration)
-        let tokens = runtime.tokens
+        guard let context, let upstream else { return }
         let session = loopBound
-        let eventLoop = context.eventLoop
-        let attempt = self.attempt
-        Task {
-            let result: Result<IssuedToken, any Error>
-            do { result = .success(try await tokens.token(for: request, lifetime: lifetime)) } catch { result = .failure(error) }
-            eventLoop.execute { session.value.tokenArrived(result, attempt: attempt) }
-        }
+        let attempt = upstream.attempt
+        runtime.fetchToken(user: user, on: context.eventLoop) { result in session.value.tokenArrived(result, attempt: attempt) }
     }
 
     private func tokenArrived(_ result: Result<IssuedToken, any Error>, attempt: Int) {
-        guard attempt == self.attempt else { return }
+        guard attempt == upstream?.attempt else { return }
         switch result {
         case .success(let issued):
             tokenKey = issued.key
@@ -200,115 +179,42 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    // MARK: Upstream channel
+    // MARK: UpstreamLinkDelegate
 
-    private func connectUpstream() {
-        guard let context else { return }
-        attempt += 1
-        let attempt = self.attempt
-        let session = loopBound
-        let target = runtime.configuration.upstream
-        ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(runtime.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: ProxyServer.writeBufferWaterMark)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandshakeHandler(session: session, attempt: attempt))
-                }
-            }
-            .connect(host: target.host, port: target.port)
-            .whenComplete { result in session.value.upstreamConnectFinished(result, attempt: attempt) }
+    func upstreamConnected() {
+        record.upstreamChosen(upstream?.address)
+        perform(machine.upstreamConnected())
     }
 
-    private func upstreamConnectFinished(_ result: Result<any Channel, any Error>, attempt: Int) {
-        switch result {
-        case .success(let channel):
-            guard attempt == self.attempt, context != nil else {
-                channel.close(promise: nil)
-                return
-            }
-            upstream = channel
-            upstreamAddress = channel.remoteAddress
-            logger[metadataKey: "upstream"] = "\(channel.remoteAddress?.logDescription ?? runtime.configuration.upstream.description)"
-            perform(machine.upstreamConnected())
-        case .failure(let error):
-            upstreamError(error, attempt: attempt)
-        }
-    }
-
-    private func startUpstreamTLS() {
-        guard let upstream else { return }
-        do {
-            try upstream.pipeline.syncOperations.addHandler(try runtime.upstreamTLS.makeHandler(), position: .first)
-        } catch {
-            perform(machine.upstreamFailed("cannot start TLS to \(runtime.configuration.upstream): \(error)"))
-        }
-    }
-
-    func upstreamRead(_ bytes: ByteBuffer, attempt: Int) {
-        guard attempt == self.attempt else { return }
+    func upstreamRead(_ bytes: ByteBuffer) {
         var bytes = bytes
         upstreamBuffer.writeBuffer(&bytes)
         perform(machine.upstreamBytes(&upstreamBuffer))
     }
 
-    func upstreamTLSEstablished(attempt: Int) {
-        guard attempt == self.attempt else { return }
-        if runtime.configuration.tls.mode == .verifyFull, let expected = runtime.upstreamTLS.serverHostname,
-            let certificate = try? upstream?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate,
-            !CertificateName.certificate(certificate, matches: expected)
-        {
-            perform(machine.upstreamFailed(
-                "TLS to \(runtime.configuration.upstream) failed: the server certificate does not match host name \(expected)",
-                hint: "Connect by the endpoint's DNS name, or set tls.server_name to a name in the certificate."))
-            return
-        }
+    func upstreamTLSEstablished() {
         perform(machine.upstreamTLSEstablished())
     }
 
-    func upstreamError(_ error: any Error, attempt: Int) {
-        guard attempt == self.attempt else { return }
-        let (message, hint) = UpstreamFailure.describe(error, upstream: runtime.configuration.upstream, tls: runtime.configuration.tls)
+    func upstreamFailed(_ message: String, hint: String?) {
+        guard !machine.isRelaying else { return }
         perform(machine.upstreamFailed(message, hint: hint))
-    }
-
-    func upstreamClosed(attempt: Int) {
-        guard attempt == self.attempt, !machine.isRelaying else { return }
-        perform(machine.upstreamFailed("the database server \(runtime.configuration.upstream) closed the connection during login"))
     }
 
     // MARK: Relay and endings
 
     private func startRelaying(context: ChannelHandlerContext) {
         guard let upstream else { return }
-        handshakeTimer?.cancel()
-        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair()
-        glue = (clientGlue, upstreamGlue)
-        if upstreamBuffer.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(upstreamBuffer), promise: nil) }
-        if clientBuffer.readableBytes > 0 { upstream.writeAndFlush(clientBuffer, promise: nil) }
-        upstreamBuffer = ByteBuffer()
+        let pending = (client: clientBuffer, upstream: upstreamBuffer)
         clientBuffer = ByteBuffer()
+        upstreamBuffer = ByteBuffer()
         do {
-            let upstreamPipeline = upstream.pipeline.syncOperations
-            try upstreamPipeline.addHandler(upstreamGlue)
-            try upstreamPipeline.removeHandler(upstreamPipeline.handler(type: UpstreamHandshakeHandler.self)).whenFailure { _ in }
-            if let idle = runtime.configuration.idleTimeoutSeconds {
-                let timeout = TimeAmount.milliseconds(Int64(idle * 1000))
-                try context.pipeline.syncOperations.addHandlers([IdleStateHandler(allTimeout: timeout), IdleSessionCloser()])
-            }
-            try context.pipeline.syncOperations.addHandler(clientGlue)
-            context.pipeline.syncOperations.removeHandler(context: context).whenFailure { _ in }
+            let glue = try SessionRelay.start(client: context, upstream: upstream, pendingClientBytes: pending.client, pendingUpstreamBytes: pending.upstream,
+                                              idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds)
+            record.relaying(glue, user: machine.user, database: machine.database)
         } catch {
             finish(error: nil, reason: "cannot start relaying: \(error)")
-            return
         }
-        upstream.closeFuture.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
-        logger[metadataKey: "user"] = "\(machine.user)"
-        logger[metadataKey: "db"] = "\(machine.database)"
-        logger.info("session logged in", metadata: [
-            "duration_ms": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000)",
-        ])
     }
 
     private func handshakeTimedOut() {
@@ -327,42 +233,13 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         } else {
             logger.info("cancel request for an unknown session ignored")
         }
-        closeReason = "cancel request"
+        record.closeReason = "cancel request"
         context.close(promise: nil)
     }
 
     private func sessionEnded(_ channel: any Channel) {
-        handshakeTimer?.cancel()
-        upstream?.close(promise: nil)
+        upstream?.close()
         if let registeredKey { runtime.cancelRegistry.remove(registeredKey) }
-        runtime.sessionClosed(channel)
-        var metadata: Logger.Metadata = ["duration_ms": "\((NIODeadline.now() - openedAt).nanoseconds / 1_000_000)"]
-        if let glue {
-            metadata["bytes_up"] = "\(glue.client.bytesRead)"
-            metadata["bytes_down"] = "\(glue.upstream.bytesRead)"
-        }
-        if let closeReason { metadata["reason"] = "\(closeReason)" }
-        logger.info("connection closed", metadata: metadata)
-    }
-}
-
-extension SocketAddress {
-    /// `127.0.0.1:5432` / `[::1]:5432`, for log lines.
-    var logDescription: String {
-        guard let ip = ipAddress, let port else { return "\(self)" }
-        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
-    }
-}
-
-/// Closes a relaying session that moved no bytes for the listener's `idle_timeout`.
-final class IdleSessionCloser: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .all = event as? IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
+        record.ended(channel)
     }
 }

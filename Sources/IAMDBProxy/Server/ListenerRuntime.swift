@@ -1,4 +1,5 @@
 import AWSAuth
+import Foundation
 import Logging
 import NIOCore
 import Synchronization
@@ -11,12 +12,15 @@ final class ListenerRuntime: Sendable {
     let clientTLS: ClientTLSContext?
     let tokens: TokenCache
     let cancelRegistry: CancelRegistry
+    let mysqlSessions: MySQLSessionRegistry
+    /// What MySQL clients of this listener are told about the server.
+    let mysqlGreeting = MySQLGreetingCache()
     let logger: Logger
     private let nextConnectionID = Atomic<Int>(1)
     private let openSessions = Atomic<Int>(0)
 
     init(configuration: ListenerConfiguration, defaultRegion: String?, tokens: TokenCache, cancelRegistry: CancelRegistry,
-         limits: ConnectionLimits, logger: Logger) throws {
+         mysqlSessions: MySQLSessionRegistry, limits: ConnectionLimits, logger: Logger) throws {
         self.configuration = configuration
         self.limits = limits
         region = try RegionResolution.region(explicit: configuration.iamRegion, host: configuration.signingHost, fallback: defaultRegion)
@@ -25,6 +29,7 @@ final class ListenerRuntime: Sendable {
         clientTLS = try configuration.clientTLS.map { try ClientTLSContext($0, alpn: configuration.engine == .postgres ? ["postgresql"] : []) }
         self.tokens = tokens
         self.cancelRegistry = cancelRegistry
+        self.mysqlSessions = mysqlSessions
         var logger = logger
         logger[metadataKey: "listener"] = "\(configuration.name)"
         self.logger = logger
@@ -37,6 +42,25 @@ final class ListenerRuntime: Sendable {
 
     func tokenRequest(user: String) -> RDSTokenRequest {
         RDSTokenRequest(host: configuration.signingHost, port: configuration.signingPort, user: user, region: region)
+    }
+
+    /// Gets a token for `user` (cached or freshly signed) and delivers it on `eventLoop`.
+    func fetchToken(user: String, on eventLoop: any EventLoop,
+                    _ deliver: @escaping @Sendable (Result<IssuedToken, any Error>) -> Void) {
+        let request = tokenRequest(user: user)
+        let lifetime = TimeInterval(configuration.iamExpiration)
+        Task { [tokens] in
+            let result: Result<IssuedToken, any Error>
+            do { result = .success(try await tokens.token(for: request, lifetime: lifetime)) } catch { result = .failure(error) }
+            eventLoop.execute { deliver(result) }
+        }
+    }
+
+    /// Before a retry: the token was refused, and the credentials may be what was revoked or
+    /// rotated (a token re-signed in the same second with them would be byte-identical).
+    func forgetToken(_ key: TokenCache.Key?) {
+        if let key { tokens.invalidate(key) }
+        tokens.credentials.invalidate()
     }
 
     let limits: ConnectionLimits

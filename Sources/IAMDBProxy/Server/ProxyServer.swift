@@ -1,5 +1,6 @@
 import AWSAuth
 import Logging
+import MySQLWire
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -15,6 +16,7 @@ public final class ProxyServer: Service, Sendable {
     let group: any EventLoopGroup
     public let tokens: TokenCache
     let cancelRegistry = CancelRegistry()
+    let mysqlSessions = MySQLSessionRegistry()
     let limits: ConnectionLimits
     private let channels = NIOLockedValueBox<[any Channel]>([])
 
@@ -42,12 +44,9 @@ public final class ProxyServer: Service, Sendable {
     }
 
     private func makeRuntime(for listener: ListenerConfiguration) throws(ProxyStartError) -> ListenerRuntime {
-        guard listener.engine == .postgres else {
-            throw ProxyStartError(listener: listener.name, reason: "engine \(listener.engine.rawValue) is not supported by this version yet")
-        }
         do {
             return try ListenerRuntime(configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
-                                       cancelRegistry: cancelRegistry, limits: limits, logger: logger)
+                                       cancelRegistry: cancelRegistry, mysqlSessions: mysqlSessions, limits: limits, logger: logger)
         } catch {
             throw ProxyStartError(listener: listener.name, reason: "\(error)")
         }
@@ -59,6 +58,7 @@ public final class ProxyServer: Service, Sendable {
         var addresses: [String: SocketAddress] = [:]
         for listener in configuration.listeners {
             let runtime = try makeRuntime(for: listener)
+            if listener.engine == .mysql { await learnGreeting(runtime) }
             let channel: any Channel
             do {
                 channel = try await ServerBootstrap(group: group)
@@ -68,7 +68,10 @@ public final class ProxyServer: Service, Sendable {
                     .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(PostgresSessionHandler(runtime: runtime))
+                            switch listener.engine {
+                            case .postgres: try channel.pipeline.syncOperations.addHandler(PostgresSessionHandler(runtime: runtime))
+                            case .mysql: try channel.pipeline.syncOperations.addHandler(MySQLSessionHandler(runtime: runtime))
+                            }
                         }
                     }
                     .bind(host: listener.listen.host, port: listener.listen.port).get()
@@ -83,6 +86,22 @@ public final class ProxyServer: Service, Sendable {
             ])
         }
         return addresses
+    }
+
+    /// One look at a MySQL server's greeting, so the first clients are greeted like it. An
+    /// unreachable server is not fatal: clients get a conservative greeting until it answers.
+    private func learnGreeting(_ runtime: ListenerRuntime) async {
+        do {
+            let greeting = try await MySQLServerProbe.greeting(of: runtime, on: group.next())
+            runtime.mysqlGreeting.learn(greeting)
+            logger.info("learned the MySQL server greeting", metadata: [
+                "listener": "\(runtime.configuration.name)", "server_version": "\(greeting.serverVersion)",
+            ])
+        } catch {
+            logger.warning("could not read the MySQL server greeting; clients get a conservative one until a login succeeds", metadata: [
+                "listener": "\(runtime.configuration.name)", "error": "\(error)",
+            ])
+        }
     }
 
     /// Stops accepting new connections.

@@ -45,6 +45,11 @@ struct ClientTLSContext: Sendable {
         configuration.applicationProtocols = alpn
         context = try NIOSSLContext(configuration: configuration)
     }
+
+    /// Puts the TLS server handler in front of a client connection's other handlers.
+    func install(in pipeline: ChannelPipeline) throws {
+        try pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .first)
+    }
 }
 
 /// Turns connect and TLS failures into one sentence that says what to do.

@@ -1,0 +1,96 @@
+import Logging
+import MySQLWire
+import NIOCore
+
+/// Sits in front of the client's glue while a MySQL session relays. Bytes pass through
+/// untouched except two commands the proxy answers itself: COM_CHANGE_USER (refused: the
+/// new user would need its own token) and `KILL` of a connection id from a proxy greeting
+/// (carried out against the server that runs that session). Input that arrives while a KILL
+/// is being carried out waits, so replies stay in order.
+final class MySQLCommandInspector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let runtime: ListenerRuntime
+    private let user: String
+    private let logger: Logger
+    private var framer: CommandFramer
+    /// Framed but not yet handled, because a KILL is being carried out.
+    private var queuedOutputs: [CommandFramer.Output] = []
+    /// Not yet framed, for the same reason.
+    private var queuedInput: [ByteBuffer] = []
+    private var killInProgress = false
+
+    init(runtime: ListenerRuntime, user: String, logger: Logger) {
+        self.runtime = runtime
+        self.user = user
+        self.logger = logger
+        framer = CommandFramer(isProxyConnectionID: { MySQLSessionRegistry.proxyIDs.contains($0) })
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        guard !killInProgress else {
+            queuedInput.append(bytes)
+            return
+        }
+        for output in framer.feed(bytes) {
+            if killInProgress { queuedOutputs.append(output) } else { handle(output, context: context) }
+        }
+    }
+
+    private func handle(_ output: CommandFramer.Output, context: ChannelHandlerContext) {
+        switch output {
+        case .forward(let bytes):
+            context.fireChannelRead(wrapInboundOut(bytes))
+        case .intercept(.changeUser):
+            logger.info("COM_CHANGE_USER refused")
+            reply(ErrorPacket.notSupported(
+                "iam-db-proxy: COM_CHANGE_USER is not supported; each IAM user needs its own token, so open a new connection as that user"
+            ).encode(), context: context)
+        case .intercept(.kill(let statement)):
+            kill(statement, context: context)
+        }
+    }
+
+    /// Handles what waited behind a KILL, stopping again at the next one.
+    private func drain(context: ChannelHandlerContext) {
+        while !killInProgress {
+            if !queuedOutputs.isEmpty {
+                handle(queuedOutputs.removeFirst(), context: context)
+            } else if !queuedInput.isEmpty {
+                queuedOutputs = framer.feed(queuedInput.removeFirst())
+            } else {
+                break
+            }
+        }
+    }
+
+    private func kill(_ statement: KillStatement, context: ChannelHandlerContext) {
+        guard let target = runtime.mysqlSessions.session(for: statement.connectionID) else {
+            reply(ErrorPacket.unknownThread(statement.connectionID).encode(), context: context)
+            return
+        }
+        killInProgress = true
+        let inspector = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let contextBox = NIOLoopBound(context, eventLoop: context.eventLoop)
+        logger.info("forwarding KILL", metadata: ["kill": "\(statement.target.rawValue.lowercased())", "target_conn": "\(statement.connectionID)"])
+        MySQLKillForwarder.forward(statement, to: target, as: user, on: context.eventLoop, logger: logger) { reply in
+            inspector.value.killFinished(reply, context: contextBox.value)
+        }
+    }
+
+    private func killFinished(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        reply(payload, context: context)
+        killInProgress = false
+        drain(context: context)
+    }
+
+    /// The reply to a command the client sent with sequence id 0.
+    private func reply(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        var frame = ByteBuffer()
+        PacketFrame(sequenceID: 1, payload: payload).encode(into: &frame)
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+}

@@ -1,0 +1,119 @@
+import AWSAuth
+import Logging
+import MySQLWire
+import NIOCore
+
+/// Carries out `KILL [QUERY|CONNECTION] <proxy id>`: logs in to the server that runs the
+/// target session (its remembered address, over TLS, as the user who sent the KILL, so the
+/// server applies its own privilege rules), sends the KILL with the server's thread id, and
+/// hands the server's OK or ERR payload back.
+final class MySQLKillForwarder: UpstreamLinkDelegate {
+    /// Flags for a login that only sends one statement.
+    static let capabilities: CapabilityFlags = [.protocol41, .secureConnection, .pluginAuth, .pluginAuthLengthEncodedData, .longFlag, .transactions]
+
+    private let statement: KillStatement
+    private let target: MySQLSessionRegistry.Session
+    private let link: UpstreamLink
+    private var login: MySQLUpstreamLogin
+    private var loggedIn = false
+    private var buffer = ByteBuffer()
+    private var completion: ((ByteBuffer) -> Void)?
+    private var timer: Scheduled<Void>?
+    private let logger: Logger
+    /// Keeps this forwarder alive until it has answered (the link holds it weakly).
+    private var retainedSelf: MySQLKillForwarder?
+
+    private init(statement: KillStatement, target: MySQLSessionRegistry.Session, user: String, eventLoop: any EventLoop,
+                 logger: Logger, completion: @escaping (ByteBuffer) -> Void) {
+        self.statement = statement
+        self.target = target
+        self.logger = logger
+        self.completion = completion
+        link = UpstreamLink(runtime: target.runtime, eventLoop: eventLoop)
+        login = MySQLUpstreamLogin(client: .init(capabilities: Self.capabilities, user: user))
+    }
+
+    static func forward(_ statement: KillStatement, to target: MySQLSessionRegistry.Session, as user: String, on eventLoop: any EventLoop,
+                        logger: Logger, completion: @escaping (ByteBuffer) -> Void) {
+        let forwarder = MySQLKillForwarder(statement: statement, target: target, user: user, eventLoop: eventLoop,
+                                           logger: logger, completion: completion)
+        forwarder.start(user: user, eventLoop: eventLoop)
+    }
+
+    private func start(user: String, eventLoop: any EventLoop) {
+        retainedSelf = self
+        link.delegate = self
+        let forwarder = NIOLoopBound(self, eventLoop: eventLoop)
+        let runtime = target.runtime
+        timer = eventLoop.scheduleTask(in: runtime.connectTimeout + runtime.handshakeTimeout) {
+            forwarder.value.failed("no answer from \(forwarder.value.target.address.logDescription) in time")
+        }
+        link.connect(to: target.address)
+        runtime.fetchToken(user: user, on: eventLoop) { result in forwarder.value.tokenArrived(result) }
+    }
+
+    private func tokenArrived(_ result: Result<IssuedToken, any Error>) {
+        switch result {
+        case .success(let issued): perform(login.tokenReady(issued.token))
+        case .failure(let error): failed("no token: \(error)")
+        }
+    }
+
+    private func perform(_ steps: [MySQLUpstreamLogin.Step]) {
+        for step in steps {
+            switch step {
+            case .send(let bytes): link.send(bytes)
+            case .startTLS: link.startTLS()
+            case .greeted: break
+            case .loggedIn:
+                loggedIn = true
+                let sql = statement.sql(connectionID: UInt64(target.upstreamConnectionID))
+                var query = ByteBuffer(integer: CommandFramer.commandQuery)
+                query.writeString(sql)
+                var frame = ByteBuffer()
+                PacketFrame(sequenceID: 0, payload: query).encode(into: &frame)
+                link.send(frame)
+            case .refused(let error): finish(error.encode())
+            case .failed(let reason): failed(reason)
+            }
+        }
+    }
+
+    private func failed(_ reason: String) {
+        logger.warning("KILL could not be carried out", metadata: ["error": "\(reason)"])
+        finish(ErrorPacket.cannotConnect("iam-db-proxy: KILL \(statement.connectionID) failed: \(reason)").encode())
+    }
+
+    private func finish(_ reply: ByteBuffer) {
+        guard let completion else { return }
+        self.completion = nil
+        timer?.cancel()
+        if loggedIn {
+            // COM_QUIT, so the server does not count an aborted connection.
+            link.send(ByteBuffer(bytes: [1, 0, 0, 0, 0x01]))
+        }
+        link.close()
+        completion(reply)
+        retainedSelf = nil
+    }
+
+    // MARK: UpstreamLinkDelegate
+
+    func upstreamConnected() {}
+
+    func upstreamRead(_ bytes: ByteBuffer) {
+        var bytes = bytes
+        buffer.writeBuffer(&bytes)
+        while completion != nil, let frame = PacketFrame.decode(from: &buffer) {
+            if loggedIn {
+                finish(frame.payload)
+            } else {
+                perform(login.packet(frame))
+            }
+        }
+    }
+
+    func upstreamTLSEstablished() { perform(login.tlsEstablished()) }
+
+    func upstreamFailed(_ message: String, hint: String?) { failed(message) }
+}

@@ -1,0 +1,56 @@
+import MySQLWire
+import NIOCore
+import NIOPosix
+
+/// Reads a MySQL server's greeting once, when a listener starts, so the first clients are
+/// greeted like the server. The server counts this as one aborted connect; sessions that
+/// follow log in properly and refresh what was learned.
+enum MySQLServerProbe {
+    static func greeting(of runtime: ListenerRuntime, on eventLoop: any EventLoop) async throws -> ServerGreeting {
+        let promise = eventLoop.makePromise(of: ServerGreeting.self)
+        let target = runtime.configuration.upstream
+        let channel = try await ClientBootstrap(group: eventLoop)
+            .connectTimeout(runtime.connectTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(GreetingReader(promise: promise))
+                }
+            }
+            .connect(host: target.host, port: target.port).get()
+        let timeout = eventLoop.scheduleTask(in: runtime.connectTimeout) {
+            promise.fail(ChannelError.connectTimeout(runtime.connectTimeout))
+        }
+        defer {
+            timeout.cancel()
+            channel.close(promise: nil)
+        }
+        return try await promise.futureResult.get()
+    }
+
+    private final class GreetingReader: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        private let promise: EventLoopPromise<ServerGreeting>
+        private var buffer = ByteBuffer()
+
+        init(promise: EventLoopPromise<ServerGreeting>) { self.promise = promise }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var bytes = unwrapInboundIn(data)
+            buffer.writeBuffer(&bytes)
+            guard let frame = PacketFrame.decode(from: &buffer) else { return }
+            if let error = try? ErrorPacket(payload: frame.payload) {
+                promise.fail(error)
+            } else {
+                promise.completeWith(Result { try ServerGreeting(payload: frame.payload) })
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            promise.fail(ChannelError.eof)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            promise.fail(error)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import NIOCore
+import NIOExtras
+
+/// Turns a logged-in session into a byte relay, the same way for every engine.
+enum SessionRelay {
+    /// Joins the client channel (whose login handler owns `context`) and the upstream with a
+    /// glue pair. `clientHandlers` sit in front of the client's glue (an engine's command
+    /// inspector); an idle timeout is added when the listener has one. Bytes the client sent
+    /// early pass through those handlers; bytes the upstream sent early go to the client.
+    static func start(client context: ChannelHandlerContext, upstream: UpstreamLink, pendingClientBytes: ByteBuffer, pendingUpstreamBytes: ByteBuffer, clientHandlers: [any ChannelHandler] = [],
+                      idleTimeoutSeconds: Double?) throws -> (client: GlueHandler, upstream: GlueHandler) {
+        guard let upstreamChannel = try upstream.handOff() else {
+            throw ChannelError.ioOnClosedChannel
+        }
+        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair()
+        try upstreamChannel.pipeline.syncOperations.addHandler(upstreamGlue)
+        var handlers = clientHandlers
+        if let idleTimeoutSeconds {
+            handlers += [IdleStateHandler(allTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000))), IdleSessionCloser()]
+        }
+        try context.pipeline.syncOperations.addHandlers(handlers + [clientGlue])
+        if pendingUpstreamBytes.readableBytes > 0 { context.writeAndFlush(NIOAny(pendingUpstreamBytes), promise: nil) }
+        if pendingClientBytes.readableBytes > 0 { context.fireChannelRead(NIOAny(pendingClientBytes)) }
+        context.pipeline.syncOperations.removeHandler(context: context).whenFailure { _ in }
+        upstreamChannel.closeFuture.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+        return (clientGlue, upstreamGlue)
+    }
+}
+
+/// Closes a relaying session that moved no bytes for the listener's `idle_timeout`.
+final class IdleSessionCloser: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .all = event as? IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}

@@ -1,0 +1,67 @@
+import Logging
+import NIOCore
+
+/// What every session keeps about itself, whatever the engine: its log metadata, when it
+/// opened, its place in the connection limits, the login deadline, and the relay's byte
+/// counts, so the one line logged at the end is the same for PostgreSQL and MySQL.
+struct SessionRecord {
+    let runtime: ListenerRuntime
+    var logger: Logger
+    private(set) var openedAt = NIODeadline.now()
+    var closeReason: String?
+    var glue: (client: GlueHandler, upstream: GlueHandler)?
+    private var loginTimer: Scheduled<Void>?
+
+    init(runtime: ListenerRuntime) {
+        self.runtime = runtime
+        logger = runtime.logger
+    }
+
+    var elapsedMilliseconds: Int64 { (NIODeadline.now() - openedAt).nanoseconds / 1_000_000 }
+
+    /// Counts the session in; false when a connection limit is exceeded. `onTimeout` runs if
+    /// the session is not relaying after the listener's handshake timeout.
+    mutating func opened(_ context: ChannelHandlerContext, onTimeout: @escaping @Sendable () -> Void) -> Bool {
+        openedAt = .now()
+        logger[metadataKey: "conn"] = "\(runtime.makeConnectionID())"
+        logger[metadataKey: "client"] = "\(context.remoteAddress?.logDescription ?? "?")"
+        loginTimer = context.eventLoop.scheduleTask(in: runtime.handshakeTimeout, onTimeout)
+        guard runtime.sessionOpened(context.channel) else {
+            logger.warning("max_connections reached; refusing the session once it has said who it is")
+            return false
+        }
+        return true
+    }
+
+    mutating func relaying(_ glue: (client: GlueHandler, upstream: GlueHandler), user: String, database: String) {
+        loginTimer?.cancel()
+        self.glue = glue
+        logger[metadataKey: "user"] = "\(user)"
+        logger[metadataKey: "db"] = "\(database)"
+        logger.info("session logged in", metadata: ["duration_ms": "\(elapsedMilliseconds)"])
+    }
+
+    mutating func upstreamChosen(_ address: SocketAddress?) {
+        logger[metadataKey: "upstream"] = "\(address?.logDescription ?? runtime.configuration.upstream.description)"
+    }
+
+    func ended(_ channel: any Channel) {
+        loginTimer?.cancel()
+        runtime.sessionClosed(channel)
+        var metadata: Logger.Metadata = ["duration_ms": "\(elapsedMilliseconds)"]
+        if let glue {
+            metadata["bytes_up"] = "\(glue.client.bytesRead)"
+            metadata["bytes_down"] = "\(glue.upstream.bytesRead)"
+        }
+        if let closeReason { metadata["reason"] = "\(closeReason)" }
+        logger.info("connection closed", metadata: metadata)
+    }
+}
+
+extension SocketAddress {
+    /// `127.0.0.1:5432` / `[::1]:5432`, for log lines.
+    var logDescription: String {
+        guard let ip = ipAddress, let port else { return "\(self)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}

@@ -1,0 +1,224 @@
+import NIOCore
+
+/// The proxy's MySQL connection phase as a pure state machine. The proxy greets the client
+/// itself (so a client that leaves early never reaches the server), reads its
+/// HandshakeResponse41 (after TLS if asked), then runs a `MySQLUpstreamLogin` with the
+/// client's choices and a token, and hands the server's OK or ERR back on the client's leg.
+public struct MySQLProxyHandshake: Sendable {
+    public struct Configuration: Sendable {
+        /// What the client is told about the server: learned from the upstream.
+        public var greeting: ServerGreeting
+        public var clientTLSAvailable: Bool
+        public var allowedUsers: Set<String>?
+        /// The listener is full: the client gets 1040 once it has answered the greeting
+        /// (the first moment an ERR packet can carry a SQLSTATE).
+        public var tooManyConnections: Bool
+        public var listenerName: String
+
+        public init(greeting: ServerGreeting, clientTLSAvailable: Bool = false, allowedUsers: Set<String>? = nil,
+                    tooManyConnections: Bool = false, listenerName: String = "mysql") {
+            self.greeting = greeting
+            self.clientTLSAvailable = clientTLSAvailable
+            self.allowedUsers = allowedUsers
+            self.tooManyConnections = tooManyConnections
+            self.listenerName = listenerName
+        }
+    }
+
+    public enum Action: Sendable, Equatable {
+        case sendToClient(ByteBuffer)
+        /// Begin the TLS server handshake on the client connection.
+        case acceptClientTLS
+        /// Dial the upstream and get a token for `user`, both at once.
+        case connectUpstream(user: String)
+        case sendToUpstream(ByteBuffer)
+        case startUpstreamTLS
+        case learnedGreeting(ServerGreeting)
+        /// A cached token was refused: drop it, close this upstream connection, start again.
+        case retryWithFreshToken(user: String)
+        /// Logged in as the server's connection `upstreamConnectionID`.
+        case loggedIn(upstreamConnectionID: UInt32)
+        case startRelaying
+        /// End the session: `error` (if any) goes to the client first; `reason` is for the log.
+        case fail(error: ByteBuffer?, reason: String)
+    }
+
+    enum Phase: Sendable, Equatable {
+        case greeting, awaitingResponse, clientTLSHandshake, loggingIn, relaying, closed
+    }
+
+    /// The authentication plugin named in the proxy's greeting; every client supports it, and
+    /// the proxy accepts whatever it answers (the client has no IAM password).
+    public static let greetingPlugin = "mysql_native_password"
+
+    public var configuration: Configuration
+    private(set) var phase = Phase.greeting
+    public private(set) var response: HandshakeResponse?
+    public private(set) var clientUsesTLS = false
+    /// The sequence id the client's next packet must carry.
+    private var expectedClientSequenceID: UInt8 = 1
+    private var login: MySQLUpstreamLogin?
+    private var token: (value: String, wasCached: Bool)?
+    private var retried = false
+
+    public init(configuration: Configuration) { self.configuration = configuration }
+
+    public var user: String { response?.user ?? "" }
+    public var database: String { response?.database ?? "" }
+    public var isRelaying: Bool { phase == .relaying }
+    public var hasReadResponse: Bool { phase == .loggingIn || phase == .relaying }
+
+    /// What the client may use: the server's flags without those the proxy cannot relay.
+    public var offeredCapabilities: CapabilityFlags {
+        var flags = configuration.greeting.capabilities.subtracting(CapabilityFlags.neverOffered)
+        flags.formUnion([.protocol41, .secureConnection, .pluginAuth, .pluginAuthLengthEncodedData])
+        if configuration.clientTLSAvailable { flags.insert(.ssl) } else { flags.remove(.ssl) }
+        return flags
+    }
+
+    /// The greeting for the client, with the proxy's own connection id and scramble.
+    public mutating func start(connectionID: UInt32, scramble: [UInt8]) -> [Action] {
+        phase = .awaitingResponse
+        var greeting = configuration.greeting
+        greeting.connectionID = connectionID
+        greeting.scramble = scramble
+        greeting.capabilities = offeredCapabilities
+        greeting.authPluginName = Self.greetingPlugin
+        return [.sendToClient(MySQLUpstreamLogin.frame(greeting.encode(), sequenceID: 0))]
+    }
+
+    // MARK: Client events
+
+    public mutating func clientBytes(_ buffer: inout ByteBuffer) -> [Action] {
+        guard phase == .awaitingResponse, let frame = PacketFrame.decode(from: &buffer) else { return [] }
+        guard frame.sequenceID == expectedClientSequenceID else {
+            return fail(.badHandshake("Bad handshake: packet sequence id \(frame.sequenceID), expected \(expectedClientSequenceID)"),
+                        sequenceID: frame.sequenceID &+ 1, reason: "client handshake out of sequence")
+        }
+        let reply = frame.sequenceID &+ 1
+        if HandshakeResponse.isSSLRequest(frame.payload) {
+            guard configuration.clientTLSAvailable, !clientUsesTLS else {
+                return fail(.badHandshake("Bad handshake: TLS was not offered on this listener (no client_tls configured)"),
+                            sequenceID: reply, reason: "client asked for TLS, which is not configured")
+            }
+            clientUsesTLS = true
+            phase = .clientTLSHandshake
+            expectedClientSequenceID = reply
+            return [.acceptClientTLS]
+        }
+        let response: HandshakeResponse
+        do { response = try HandshakeResponse(payload: frame.payload) } catch {
+            return fail(.badHandshake("Bad handshake: \(error)"), sequenceID: reply, reason: "malformed handshake response: \(error)")
+        }
+        return clientAnswered(response, sequenceID: frame.sequenceID)
+    }
+
+    public mutating func clientTLSEstablished() -> [Action] {
+        guard phase == .clientTLSHandshake else { return [] }
+        phase = .awaitingResponse
+        return []
+    }
+
+    private mutating func clientAnswered(_ response: HandshakeResponse, sequenceID: UInt8) -> [Action] {
+        var response = response
+        // A client may set flags the greeting did not offer; only the common ones count.
+        response.capabilities = response.capabilities.intersection(offeredCapabilities)
+        self.response = response
+        expectedClientSequenceID = sequenceID
+        let reply = sequenceID &+ 1
+        if configuration.tooManyConnections {
+            return fail(.tooManyConnections("Too many connections (iam-db-proxy max_connections reached)"),
+                        sequenceID: reply, reason: "max_connections reached")
+        }
+        if let allowed = configuration.allowedUsers, !allowed.contains(response.user) {
+            return fail(.accessDenied("iam-db-proxy: user '\(response.user)' is not in the users list of listener \(configuration.listenerName)"),
+                        sequenceID: reply, reason: "user \(response.user) not allowed")
+        }
+        if response.user.isEmpty {
+            return fail(.accessDenied("iam-db-proxy: no user name given"), sequenceID: reply, reason: "no user name")
+        }
+        phase = .loggingIn
+        login = makeLogin(response)
+        return [.connectUpstream(user: response.user)]
+    }
+
+    private func makeLogin(_ response: HandshakeResponse) -> MySQLUpstreamLogin {
+        MySQLUpstreamLogin(client: .init(
+            capabilities: response.capabilities, maxPacketSize: response.maxPacketSize, characterSet: response.characterSet,
+            user: response.user, database: response.database,
+            attributes: response.capabilities.contains(.connectAttributes) ? response.attributes : nil))
+    }
+
+    // MARK: Upstream and token events
+
+    public mutating func upstreamBytes(_ buffer: inout ByteBuffer) -> [Action] {
+        var actions: [Action] = []
+        while phase == .loggingIn, let frame = PacketFrame.decode(from: &buffer) {
+            guard var login else { break }
+            let steps = login.packet(frame)
+            self.login = login
+            actions += perform(steps)
+        }
+        return actions
+    }
+
+    public mutating func upstreamTLSEstablished() -> [Action] {
+        guard phase == .loggingIn, var login else { return [] }
+        let steps = login.tlsEstablished()
+        self.login = login
+        return perform(steps)
+    }
+
+    public mutating func tokenReady(_ token: String, wasCached: Bool) -> [Action] {
+        guard phase == .loggingIn, var login else { return [] }
+        self.token = (token, wasCached)
+        let steps = login.tokenReady(token)
+        self.login = login
+        return perform(steps)
+    }
+
+    public mutating func tokenFailed(_ reason: String) -> [Action] {
+        guard phase == .loggingIn else { return [] }
+        return fail(.accessDenied("iam-db-proxy could not sign an IAM token: \(reason)"), reason: "no token: \(reason)")
+    }
+
+    public mutating func upstreamFailed(_ message: String, hint: String? = nil) -> [Action] {
+        guard phase == .loggingIn else { return [] }
+        let text = hint.map { "\(message). \($0)" } ?? message
+        return fail(.cannotConnect("iam-db-proxy: \(text)"), reason: message)
+    }
+
+    private mutating func perform(_ steps: [MySQLUpstreamLogin.Step]) -> [Action] {
+        var actions: [Action] = []
+        for step in steps {
+            switch step {
+            case .send(let bytes): actions.append(.sendToUpstream(bytes))
+            case .startTLS: actions.append(.startUpstreamTLS)
+            case .greeted(let greeting): actions.append(.learnedGreeting(greeting))
+            case .loggedIn(let ok):
+                phase = .relaying
+                actions.append(.sendToClient(MySQLUpstreamLogin.frame(ok, sequenceID: expectedClientSequenceID &+ 1)))
+                actions.append(.loggedIn(upstreamConnectionID: login?.greeting?.connectionID ?? 0))
+                actions.append(.startRelaying)
+            case .refused(let error):
+                if error.sqlState == "28000", token?.wasCached == true, !retried, let response {
+                    retried = true
+                    token = nil
+                    login = makeLogin(response)
+                    actions.append(.retryWithFreshToken(user: response.user))
+                } else {
+                    actions += fail(error, reason: "the server refused the login: \(error)")
+                }
+            case .failed(let reason):
+                actions += fail(.cannotConnect("iam-db-proxy: \(reason)"), reason: reason)
+            }
+            if phase != .loggingIn { break }
+        }
+        return actions
+    }
+
+    private mutating func fail(_ error: ErrorPacket, sequenceID: UInt8? = nil, reason: String) -> [Action] {
+        phase = .closed
+        return [.fail(error: error.frame(sequenceID: sequenceID ?? expectedClientSequenceID &+ 1), reason: reason)]
+    }
+}

@@ -1,0 +1,180 @@
+import NIOCore
+
+/// Logs in to a MySQL/MariaDB server as an IAM user, as a pure state machine: read the
+/// greeting, ask for TLS, send a HandshakeResponse41 carrying the token for
+/// `mysql_clear_password`, answer AuthSwitchRequest / AuthMoreData, end on OK or ERR.
+/// The proxy runs one per client session; the KILL forwarder runs one per KILL.
+public struct MySQLUpstreamLogin: Sendable {
+    /// What the client chose, passed upstream unchanged (the proxy then relays raw bytes).
+    public struct Client: Sendable, Equatable {
+        public var capabilities: CapabilityFlags
+        public var maxPacketSize: UInt32
+        public var characterSet: UInt8
+        public var user: String
+        public var database: String?
+        public var attributes: ByteBuffer?
+
+        public init(capabilities: CapabilityFlags, maxPacketSize: UInt32 = 16 * 1024 * 1024, characterSet: UInt8 = 45,
+                    user: String, database: String? = nil, attributes: ByteBuffer? = nil) {
+            self.capabilities = capabilities
+            self.maxPacketSize = maxPacketSize
+            self.characterSet = characterSet
+            self.user = user
+            self.database = database
+            self.attributes = attributes
+        }
+    }
+
+    public enum Step: Sendable, Equatable {
+        /// A framed packet for the server.
+        case send(ByteBuffer)
+        case startTLS
+        /// The server's greeting, for the proxy to greet later clients like it.
+        case greeted(ServerGreeting)
+        /// Logged in; `ok` is the server's OK payload.
+        case loggedIn(ok: ByteBuffer)
+        /// The server refused the login.
+        case refused(ErrorPacket)
+        /// The server cannot be used (no TLS, capabilities changed, protocol violation).
+        case failed(String)
+    }
+
+    enum Phase: Sendable, Equatable {
+        case awaitingGreeting, tlsHandshake, awaitingToken, authenticating, done
+    }
+
+    public static let clearPasswordPlugin = "mysql_clear_password"
+    /// Servers IAM logins depend on; without them the proxy cannot log in safely.
+    static let requiredServerCapabilities: CapabilityFlags = [.protocol41, .ssl, .secureConnection, .pluginAuth, .pluginAuthLengthEncodedData]
+    /// Client-only flags, never sent upstream.
+    static let clientOnly: CapabilityFlags = [.ssl, .sslVerifyServerCertificate, .rememberOptions, .connectWithDB, .connectAttributes]
+    static let maximumAuthenticationRounds = 5
+
+    public let client: Client
+    private(set) var phase = Phase.awaitingGreeting
+    public private(set) var greeting: ServerGreeting?
+    private var token: String?
+    private var tlsReady = false
+    private var rounds = 0
+
+    public init(client: Client) { self.client = client }
+
+    /// The flags sent upstream: the client's, minus what only concerns its own leg, plus
+    /// what TLS and the plugin answer need.
+    public var upstreamCapabilities: CapabilityFlags {
+        var flags = client.capabilities.subtracting(Self.clientOnly).union(Self.requiredServerCapabilities)
+        if client.database != nil { flags.insert(.connectWithDB) }
+        if client.attributes != nil { flags.insert(.connectAttributes) }
+        return flags
+    }
+
+    public mutating func tokenReady(_ token: String) -> [Step] {
+        self.token = token
+        return phase == .awaitingToken ? sendResponse() : []
+    }
+
+    public mutating func tlsEstablished() -> [Step] {
+        guard phase == .tlsHandshake else { return [] }
+        phase = .awaitingToken
+        return token == nil ? [] : sendResponse()
+    }
+
+    public mutating func packet(_ frame: PacketFrame) -> [Step] {
+        switch phase {
+        case .awaitingGreeting: return readGreeting(frame)
+        case .authenticating: return readAuthenticationReply(frame)
+        case .tlsHandshake, .awaitingToken, .done:
+            phase = .done
+            return [.failed("the server sent a packet out of turn during login")]
+        }
+    }
+
+    private mutating func readGreeting(_ frame: PacketFrame) -> [Step] {
+        if frame.payload.getInteger(at: frame.payload.readerIndex, as: UInt8.self) == 0xFF,
+            let error = try? ErrorPacket(payload: frame.payload)
+        {
+            phase = .done
+            return [.refused(error)]
+        }
+        let greeting: ServerGreeting
+        do { greeting = try ServerGreeting(payload: frame.payload) } catch {
+            phase = .done
+            return [.failed("the server's greeting is malformed: \(error)")]
+        }
+        self.greeting = greeting
+        let missing = Self.requiredServerCapabilities.subtracting(greeting.capabilities)
+        if missing.contains(.ssl) {
+            phase = .done
+            return [.greeted(greeting), .failed("the server does not offer TLS, which IAM authentication requires")]
+        }
+        guard missing.isEmpty else {
+            phase = .done
+            return [.greeted(greeting), .failed("the server lacks capabilities the proxy needs (\(missing))")]
+        }
+        let behaviour = client.capabilities.subtracting(CapabilityFlags.connectionPhaseOnly)
+        let unsupported = behaviour.subtracting(greeting.capabilities)
+        guard unsupported.isEmpty else {
+            phase = .done
+            return [.greeted(greeting), .failed(
+                "the server no longer offers capabilities \(unsupported) the client negotiated with the proxy's greeting; reconnect")]
+        }
+        phase = .tlsHandshake
+        let request = HandshakeResponse(capabilities: upstreamCapabilities, maxPacketSize: client.maxPacketSize,
+                                        characterSet: client.characterSet, user: client.user)
+        return [.greeted(greeting), .send(Self.frame(request.encodeSSLRequest(), sequenceID: frame.sequenceID &+ 1)), .startTLS]
+    }
+
+    private mutating func sendResponse() -> [Step] {
+        guard let token else { return [] }
+        phase = .authenticating
+        let response = HandshakeResponse(
+            capabilities: upstreamCapabilities, maxPacketSize: client.maxPacketSize, characterSet: client.characterSet,
+            user: client.user, authResponse: Self.clearPassword(token), database: client.database,
+            authPluginName: Self.clearPasswordPlugin, attributes: client.attributes)
+        // Greeting 0, SSLRequest 1, this response 2.
+        return [.send(Self.frame(response.encode(), sequenceID: 2))]
+    }
+
+    private mutating func readAuthenticationReply(_ frame: PacketFrame) -> [Step] {
+        let reply: AuthenticationReply
+        do { reply = try AuthenticationReply(payload: frame.payload) } catch {
+            phase = .done
+            return [.failed("the server's login reply is malformed: \(error)")]
+        }
+        rounds += 1
+        guard rounds <= Self.maximumAuthenticationRounds else {
+            phase = .done
+            return [.failed("the server kept asking for authentication data after \(Self.maximumAuthenticationRounds) answers")]
+        }
+        let answer = Self.frame(ByteBuffer(bytes: Self.clearPassword(token ?? "")), sequenceID: frame.sequenceID &+ 1)
+        switch reply {
+        case .ok(let payload):
+            phase = .done
+            return [.loggedIn(ok: payload)]
+        case .error(let error):
+            phase = .done
+            return [.refused(error)]
+        case .authSwitch(let plugin?, _) where plugin == Self.clearPasswordPlugin || plugin == "dialog":
+            // `dialog` is MariaDB's PAM conversation; its one prompt takes the same answer.
+            return [.send(answer)]
+        case .authSwitch(let plugin, _):
+            phase = .done
+            return [.refused(.accessDenied(
+                "iam-db-proxy: user '\(client.user)' authenticates with \(plugin ?? "mysql_old_password"), not with IAM; only IAM users can log in through this proxy"))]
+        case .moreData(let data) where data == [0x03]:
+            // caching_sha2_password: fast authentication succeeded, OK follows.
+            return []
+        case .moreData:
+            return [.send(answer)]
+        }
+    }
+
+    /// The token as `mysql_clear_password` sends a password: its bytes and a NUL.
+    static func clearPassword(_ token: String) -> [UInt8] { Array(token.utf8) + [0] }
+
+    static func frame(_ payload: ByteBuffer, sequenceID: UInt8) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        PacketFrame(sequenceID: sequenceID, payload: payload).encode(into: &buffer)
+        return buffer
+    }
+}
