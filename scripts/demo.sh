@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine, no AWS account needed: starts the local RDS-like
 # PostgreSQL and MariaDB (IAM users checked by an independent SigV4 verifier through PAM),
-# builds iam-db-proxy, starts it on 127.0.0.1:15432 in front of the PostgreSQL server with
-# fixed test credentials, runs a query through it with plain `psql` (no password, no TLS on
-# the client side) and leaves it running.
+# builds iam-db-proxy, starts it with fixed test credentials on 127.0.0.1:15432 in front of
+# PostgreSQL and on 127.0.0.1:13306 in front of MariaDB, runs a query through each with plain
+# `psql` and `mariadb` (no password, no TLS on the client side) and leaves it running.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 PORT="${DEMO_PORT:-15432}"
+MYSQL_PORT="${DEMO_MYSQL_PORT:-13306}"
+CONFIG=/tmp/iam-db-proxy-demo.yaml
 PIDFILE=/tmp/iam-db-proxy-demo.pid
 LOG=/tmp/iam-db-proxy-demo.log
 
@@ -29,19 +31,37 @@ PY
 )"
 
 if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then kill "$(cat "$PIDFILE")"; sleep 1; fi
-nohup "$BIN" --listen "127.0.0.1:$PORT" --upstream "localhost:$TESTENV_PG_PORT" \
-    --iam-region us-east-1 --ca-file "$TESTENV_CA_FILE" >"$LOG" 2>&1 &
+cat > "$CONFIG" <<YAML
+listeners:
+  - name: postgres
+    engine: postgres
+    listen: 127.0.0.1:$PORT
+    upstream: localhost:$TESTENV_PG_PORT
+    iam_region: us-east-1
+    tls: {mode: verify-full, ca_file: $TESTENV_CA_FILE}
+  - name: mysql
+    engine: mysql
+    listen: 127.0.0.1:$MYSQL_PORT
+    upstream: localhost:$TESTENV_MYSQL_PORT
+    iam_region: us-east-1
+    tls: {mode: verify-full, ca_file: $TESTENV_CA_FILE}
+YAML
+nohup "$BIN" --config "$CONFIG" >"$LOG" 2>&1 &
 echo $! > "$PIDFILE"
-for _ in $(seq 1 50); do grep -q "listening" "$LOG" 2>/dev/null && break; sleep 0.2; done
-grep -q "listening" "$LOG" || { echo "demo: the proxy did not start:"; cat "$LOG"; exit 1; }
+for _ in $(seq 1 50); do [ "$(grep -c "listening" "$LOG" 2>/dev/null)" = 2 ] && break; sleep 0.2; done
+[ "$(grep -c "listening" "$LOG")" = 2 ] || { echo "demo: the proxy did not start:"; cat "$LOG"; exit 1; }
 
 echo "demo: psql -> iam-db-proxy (127.0.0.1:$PORT, plaintext, no password) -> TLS verify-full + IAM token -> PostgreSQL" >&2
 psql "host=127.0.0.1 port=$PORT dbname=appdb user=iam_user sslmode=disable" \
     -c "SELECT current_user, ssl AS upstream_tls, version AS tls_version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+echo "demo: mariadb -> iam-db-proxy (127.0.0.1:$MYSQL_PORT, plaintext, no password) -> TLS verify-full + IAM token -> MariaDB" >&2
+mariadb -h 127.0.0.1 -P "$MYSQL_PORT" -u iam_user --skip-ssl appdb \
+    -e "SELECT CURRENT_USER() AS current_user_, VARIABLE_VALUE AS upstream_tls FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_version'"
 cat <<TXT
-iam-db-proxy is running (pid $(cat "$PIDFILE"), log $LOG). Connect with any PostgreSQL client:
+iam-db-proxy is running (pid $(cat "$PIDFILE"), config $CONFIG, log $LOG). Connect with any client:
   psql "host=127.0.0.1 port=$PORT dbname=appdb user=iam_user sslmode=disable"
   pgbench -h 127.0.0.1 -p $PORT -U iam_user appdb
+  mariadb -h 127.0.0.1 -P $MYSQL_PORT -u iam_user --skip-ssl appdb
 Sign a token yourself (same credentials in the environment): $BIN token --host localhost --port $TESTENV_PG_PORT --user iam_user --region us-east-1
 Stop the proxy: kill \$(cat $PIDFILE)      Stop the database servers: testenv/stop.sh
 TXT

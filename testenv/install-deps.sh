@@ -2,7 +2,7 @@
 # Installs the system packages the local servers, tests and demo need, when missing.
 set -euo pipefail
 needed=()
-for pkg in postgresql-15 postgresql-client-15 libpq-dev mariadb-server mariadb-client libpam-python openssl python3; do
+for pkg in postgresql-15 postgresql-client-15 libpq-dev mariadb-server mariadb-client libpam-python openssl python3 sysbench; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done
 if [ ${#needed[@]} -gt 0 ]; then
@@ -10,4 +10,6 @@ if [ ${#needed[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
 fi
-python3 -c 'import boto3' 2>/dev/null || pip install -q boto3
+# boto3 is the token oracle; PyMySQL and mysql-connector-python are real MySQL drivers for the tests.
+python3 -c 'import boto3, pymysql, mysql.connector' 2>/dev/null \
+    || python3 -m pip install -q --root-user-action=ignore boto3 PyMySQL mysql-connector-python

@@ -124,24 +124,7 @@ import Testing
     /// The server stops accepting the cached token (as when credentials are rotated or revoked):
     /// the proxy drops the token and the credentials, signs afresh and the client never notices.
     @Test func cachedTokenRefusedIsRetriedOnceInvisibly() async throws {
-        // credential_process hands out the temporary identity first and the long-term one after.
-        let folder = NSTemporaryDirectory() + "rotating-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        func document(_ identity: TestEnvironment.Identity) -> String {
-            let token = identity.session_token.map { #","SessionToken":"\#($0)""# } ?? ""
-            return #"{"Version":1,"AccessKeyId":"\#(identity.access_key_id)","SecretAccessKey":"\#(identity.secret_access_key)"\#(token)}"#
-        }
-        try document(env.temporary).write(toFile: folder + "/first.json", atomically: true, encoding: .utf8)
-        try document(env.longTerm).write(toFile: folder + "/later.json", atomically: true, encoding: .utf8)
-        let script = """
-            #!/bin/sh
-            if [ -e \(folder)/used ]; then cat \(folder)/later.json; else touch \(folder)/used; cat \(folder)/first.json; fi
-            """
-        try script.write(toFile: folder + "/rotate.sh", atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder + "/rotate.sh")
-        try "[default]\ncredential_process = \(folder)/rotate.sh\n".write(toFile: folder + "/config", atomically: true, encoding: .utf8)
-
-        let proxy = try await ProxyHarness.start(env, identity: nil, extraEnvironment: ["AWS_CONFIG_FILE": folder + "/config"])
+        let proxy = try await ProxyHarness.start(env, identity: nil, extraEnvironment: try RotatingCredentials.environment(env))
         defer { proxy.stop() }
         let first = env.verdictLogSize
         #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status == 0)

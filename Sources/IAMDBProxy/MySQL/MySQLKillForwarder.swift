@@ -73,7 +73,7 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
                 var frame = ByteBuffer()
                 PacketFrame(sequenceID: 0, payload: query).encode(into: &frame)
                 link.send(frame)
-            case .refused(let error): finish(error.encode())
+            case .refused(let error, _): finish(error.encode())
             case .failed(let reason): failed(reason)
             }
         }

@@ -9,14 +9,21 @@ enum MySQLServerProbe {
     static func greeting(of runtime: ListenerRuntime, on eventLoop: any EventLoop) async throws -> ServerGreeting {
         let promise = eventLoop.makePromise(of: ServerGreeting.self)
         let target = runtime.configuration.upstream
-        let channel = try await ClientBootstrap(group: eventLoop)
+        let connecting = ClientBootstrap(group: eventLoop)
             .connectTimeout(runtime.connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(GreetingReader(promise: promise))
                 }
             }
-            .connect(host: target.host, port: target.port).get()
+            .connect(host: target.host, port: target.port)
+        let channel: any Channel
+        do {
+            channel = try await connecting.get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
         let timeout = eventLoop.scheduleTask(in: runtime.connectTimeout) {
             promise.fail(ChannelError.connectTimeout(runtime.connectTimeout))
         }

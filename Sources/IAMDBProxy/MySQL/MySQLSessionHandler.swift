@@ -47,6 +47,7 @@ final class MySQLSessionHandler: ChannelInboundHandler, RemovableChannelHandler,
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        record.logger[metadataKey: "mysql_conn_id"] = "\(connectionID)"
         let session = loopBound
         if !record.opened(context, onTimeout: { session.value.handshakeTimedOut() }) {
             machine.configuration.tooManyConnections = true

@@ -200,8 +200,8 @@ public struct MySQLProxyHandshake: Sendable {
                 actions.append(.sendToClient(MySQLUpstreamLogin.frame(ok, sequenceID: expectedClientSequenceID &+ 1)))
                 actions.append(.loggedIn(upstreamConnectionID: login?.greeting?.connectionID ?? 0))
                 actions.append(.startRelaying)
-            case .refused(let error):
-                if error.sqlState == "28000", token?.wasCached == true, !retried, let response {
+            case .refused(let error, let retryable):
+                if retryable, error.sqlState == "28000", token?.wasCached == true, !retried, let response {
                     retried = true
                     token = nil
                     login = makeLogin(response)

@@ -33,8 +33,9 @@ public struct MySQLUpstreamLogin: Sendable {
         case greeted(ServerGreeting)
         /// Logged in; `ok` is the server's OK payload.
         case loggedIn(ok: ByteBuffer)
-        /// The server refused the login.
-        case refused(ErrorPacket)
+        /// The server refused the login (its ERR), or asked for a plugin a token cannot
+        /// answer (`retryable` false: a fresh token would not help).
+        case refused(ErrorPacket, retryable: Bool)
         /// The server cannot be used (no TLS, capabilities changed, protocol violation).
         case failed(String)
     }
@@ -94,7 +95,7 @@ public struct MySQLUpstreamLogin: Sendable {
             let error = try? ErrorPacket(payload: frame.payload)
         {
             phase = .done
-            return [.refused(error)]
+            return [.refused(error, retryable: false)]
         }
         let greeting: ServerGreeting
         do { greeting = try ServerGreeting(payload: frame.payload) } catch {
@@ -153,14 +154,15 @@ public struct MySQLUpstreamLogin: Sendable {
             return [.loggedIn(ok: payload)]
         case .error(let error):
             phase = .done
-            return [.refused(error)]
+            return [.refused(error, retryable: true)]
         case .authSwitch(let plugin?, _) where plugin == Self.clearPasswordPlugin || plugin == "dialog":
             // `dialog` is MariaDB's PAM conversation; its one prompt takes the same answer.
             return [.send(answer)]
         case .authSwitch(let plugin, _):
             phase = .done
             return [.refused(.accessDenied(
-                "iam-db-proxy: user '\(client.user)' authenticates with \(plugin ?? "mysql_old_password"), not with IAM; only IAM users can log in through this proxy"))]
+                "iam-db-proxy: the server asks user '\(client.user)' for \(plugin ?? "mysql_old_password"), not for an IAM token: the user does not exist or is not an IAM user"),
+                retryable: false)]
         case .moreData(let data) where data == [0x03]:
             // caching_sha2_password: fast authentication succeeded, OK follows.
             return []

@@ -15,7 +15,10 @@ public struct ErrorPacket: Sendable, Equatable, Error, CustomStringConvertible {
     // The errors the proxy itself sends.
     public static func accessDenied(_ message: String) -> Self { .init(code: 1045, sqlState: "28000", message: message) }
     public static func tooManyConnections(_ message: String) -> Self { .init(code: 1040, sqlState: "08004", message: message) }
-    public static func cannotConnect(_ message: String) -> Self { .init(code: 2003, sqlState: "HY000", message: message) }
+    /// ER_CONNECT_TO_FOREIGN_DATA_SOURCE: the server-side code for "cannot reach the database
+    /// behind me". Not 2003 (CR_CONN_HOST_ERROR): libmariadb treats a client-range code
+    /// (2000–2999) arriving from a server as a malformed packet.
+    public static func cannotConnect(_ message: String) -> Self { .init(code: 1429, sqlState: "HY000", message: message) }
     public static func badHandshake(_ message: String) -> Self { .init(code: 1043, sqlState: "08S01", message: message) }
     public static func notSupported(_ message: String) -> Self { .init(code: 1235, sqlState: "42000", message: message) }
     public static func unknownThread(_ id: UInt64) -> Self { .init(code: 1094, sqlState: "HY000", message: "Unknown thread id: \(id)") }

@@ -5,7 +5,8 @@ import NIOCore
 import NIOPosix
 
 /// The real `iam-db-proxy` executable, started with a YAML configuration written by the test,
-/// one PostgreSQL listener on a free loopback port pointed at the local RDS-like server, and
+/// one listener (PostgreSQL unless `engine` says mysql) on a free loopback port pointed at the
+/// local RDS-like server, and
 /// credentials from a chosen test identity. Its log (standard error) is collected.
 final class ProxyHarness: Sendable {
     let port: Int
@@ -17,8 +18,10 @@ final class ProxyHarness: Sendable {
 
     static func start(
         _ env: TestEnvironment, identity: TestEnvironment.Identity?, extraEnvironment: [String: String] = [:], listenerYAML: String = "",
-        upstream: String? = nil, trustTestCA: Bool = true, serverName: String? = nil, topYAML: String = ""
+        upstream: String? = nil, trustTestCA: Bool = true, serverName: String? = nil, topYAML: String = "",
+        engine: String = "postgres"
     ) async throws -> ProxyHarness {
+        let defaultUpstream = "localhost:\(engine == "mysql" ? env.mysql.port : env.postgres.port)"
         let port = try await freePort()
         let folder = NSTemporaryDirectory() + "iam-db-proxy-harness-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -26,10 +29,10 @@ final class ProxyHarness: Sendable {
         let yaml = """
             \(topYAML)
             listeners:
-              - name: pg
-                engine: postgres
+              - name: \(engine == "mysql" ? "my" : "pg")
+                engine: \(engine)
                 listen: 127.0.0.1:\(port)
-                upstream: \(upstream ?? "localhost:\(env.postgres.port)")
+                upstream: \(upstream ?? defaultUpstream)
                 iam_region: \(env.region)
                 tls:
                   mode: verify-full

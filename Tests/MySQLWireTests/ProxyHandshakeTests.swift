@@ -1,0 +1,160 @@
+import NIOCore
+import Testing
+
+@testable import MySQLWire
+
+@Suite struct MySQLProxyHandshakeTests {
+    static let scramble = Array("abcdefghijklmnopqrst".utf8)
+
+    static func makeMachine(tls: Bool = false, users: Set<String>? = nil, full: Bool = false) -> MySQLProxyHandshake {
+        MySQLProxyHandshake(configuration: .init(greeting: Fixtures.mariaDBGreeting, clientTLSAvailable: tls, allowedUsers: users,
+                                                 tooManyConnections: full, listenerName: "app"))
+    }
+
+    static func clientGreeting(_ actions: [MySQLProxyHandshake.Action]) throws -> PacketFrame {
+        guard case .sendToClient(let bytes) = actions.first else { throw MySQLProtocolError("no greeting") }
+        return Fixtures.frame(bytes)
+    }
+
+    static func errorSent(_ actions: [MySQLProxyHandshake.Action]) -> (PacketFrame, ErrorPacket)? {
+        guard case .fail(let bytes?, _) = actions.last else { return nil }
+        let frame = Fixtures.frame(bytes)
+        return (frame, try! ErrorPacket(payload: frame.payload))
+    }
+
+    static func responseBytes(_ response: HandshakeResponse = Fixtures.clientResponse(), sequenceID: UInt8 = 1) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        PacketFrame(sequenceID: sequenceID, payload: response.encode()).encode(into: &buffer)
+        return buffer
+    }
+
+    /// Drives an upstream login to its end; returns what the client would see.
+    static func logIn(_ machine: inout MySQLProxyHandshake, okSequenceID: UInt8 = 3) -> [MySQLProxyHandshake.Action] {
+        var greeting = ByteBuffer()
+        PacketFrame(sequenceID: 0, payload: Fixtures.mariaDBGreeting.encode()).encode(into: &greeting)
+        _ = machine.upstreamBytes(&greeting)
+        _ = machine.upstreamTLSEstablished()
+        _ = machine.tokenReady("token", wasCached: false)
+        var ok = Fixtures.packet([0, 0, 0, 2, 0, 0, 0], sequenceID: okSequenceID)
+        return machine.upstreamBytes(&ok)
+    }
+
+    @Test func greetsWithTheServersIdentityButOnlyWhatTheProxyCanRelay() throws {
+        var machine = Self.makeMachine()
+        let frame = try Self.clientGreeting(machine.start(connectionID: 2_000_000_005, scramble: Self.scramble))
+        #expect(frame.sequenceID == 0)
+        let greeting = try ServerGreeting(payload: frame.payload)
+        #expect(greeting.serverVersion == Fixtures.mariaDBGreeting.serverVersion)
+        #expect(greeting.connectionID == 2_000_000_005)
+        #expect(greeting.scramble == Self.scramble)
+        #expect(greeting.authPluginName == "mysql_native_password")
+        #expect(greeting.capabilities.isDisjoint(with: CapabilityFlags.neverOffered.union(.ssl)))
+        #expect(greeting.capabilities.contains([.deprecateEOF, .mariaDBProgress, .mariaDBCacheMetadata]))
+
+        var withTLS = Self.makeMachine(tls: true)
+        let tlsGreeting = try ServerGreeting(payload: Self.clientGreeting(withTLS.start(connectionID: 1, scramble: Self.scramble)).payload)
+        #expect(tlsGreeting.capabilities.contains(.ssl))
+    }
+
+    @Test func dialsOnlyAfterTheClientAnswersAndPassesItsChoicesOn() {
+        var machine = Self.makeMachine()
+        _ = machine.start(connectionID: 1, scramble: Self.scramble)
+        var partial = Self.responseBytes()
+        var first = partial.readSlice(length: 10)!
+        #expect(machine.clientBytes(&first).isEmpty)  // nothing happens before the whole response
+        var whole = Self.responseBytes()
+        #expect(machine.clientBytes(&whole) == [.connectUpstream(user: "iam_user")])
+        #expect(machine.user == "iam_user" && machine.database == "appdb")
+        _ = partial
+    }
+
+    @Test func forwardsTheServersOKOnTheClientsSequence() {
+        var machine = Self.makeMachine()
+        _ = machine.start(connectionID: 1, scramble: Self.scramble)
+        var response = Self.responseBytes()
+        _ = machine.clientBytes(&response)
+        let actions = Self.logIn(&machine)
+        #expect(actions == [
+            .sendToClient(Fixtures.packet([0, 0, 0, 2, 0, 0, 0], sequenceID: 2)),
+            .loggedIn(upstreamConnectionID: 31),
+            .startRelaying,
+        ])
+        #expect(machine.isRelaying)
+    }
+
+    @Test func withClientTLSTheResponseComesAtSequenceTwoAndOKAtThree() {
+        var machine = Self.makeMachine(tls: true)
+        _ = machine.start(connectionID: 1, scramble: Self.scramble)
+        var sslRequest = ByteBuffer()
+        var request = Fixtures.clientResponse()
+        request.capabilities.insert(.ssl)
+        PacketFrame(sequenceID: 1, payload: request.encodeSSLRequest()).encode(into: &sslRequest)
+        #expect(machine.clientBytes(&sslRequest) == [.acceptClientTLS])
+        #expect(machine.clientTLSEstablished().isEmpty)
+        var response = Self.responseBytes(request, sequenceID: 2)
+        #expect(machine.clientBytes(&response) == [.connectUpstream(user: "iam_user")])
+        #expect(Self.logIn(&machine).first == .sendToClient(Fixtures.packet([0, 0, 0, 2, 0, 0, 0], sequenceID: 3)))
+    }
+
+    @Test func refusesTLSWhenItWasNotOffered() throws {
+        var machine = Self.makeMachine()
+        _ = machine.start(connectionID: 1, scramble: Self.scramble)
+        var request = Fixtures.clientResponse()
+        request.capabilities.insert(.ssl)
+        var sslRequest = ByteBuffer()
+        PacketFrame(sequenceID: 1, payload: request.encodeSSLRequest()).encode(into: &sslRequest)
+        let (frame, error) = try #require(Self.errorSent(machine.clientBytes(&sslRequest)))
+        #expect(frame.sequenceID == 2)
+        #expect(error.code == 1043 && error.sqlState == "08S01")
+    }
+
+    @Test func errorsCarryTheirCodeAfterTheClientsResponse() throws {
+        var notAllowed = Self.makeMachine(users: ["app"])
+        _ = notAllowed.start(connectionID: 1, scramble: Self.scramble)
+        var response = Self.responseBytes()
+        let (deniedFrame, denied) = try #require(Self.errorSent(notAllowed.clientBytes(&response)))
+        #expect(deniedFrame.sequenceID == 2 && denied.code == 1045 && denied.sqlState == "28000")
+        #expect(denied.message.contains("iam_user") && denied.message.contains("app"))
+
+        var full = Self.makeMachine(full: true)
+        _ = full.start(connectionID: 1, scramble: Self.scramble)
+        response = Self.responseBytes()
+        let (_, tooMany) = try #require(Self.errorSent(full.clientBytes(&response)))
+        #expect(tooMany.code == 1040 && tooMany.sqlState == "08004")
+
+        var garbage = Self.makeMachine()
+        _ = garbage.start(connectionID: 1, scramble: Self.scramble)
+        var bytes = Fixtures.packet([1, 2, 3], sequenceID: 1)
+        let (_, bad) = try #require(Self.errorSent(garbage.clientBytes(&bytes)))
+        #expect(bad.code == 1043 && bad.sqlState == "08S01")
+
+        var unreachable = Self.makeMachine()
+        _ = unreachable.start(connectionID: 1, scramble: Self.scramble)
+        response = Self.responseBytes()
+        _ = unreachable.clientBytes(&response)
+        let (_, cannot) = try #require(Self.errorSent(unreachable.upstreamFailed("connection refused", hint: "Is it running?")))
+        #expect(cannot.code == 1429 && cannot.message.contains("connection refused. Is it running?"))
+    }
+
+    @Test func aRefusedCachedTokenIsRetriedOnceThenReported() throws {
+        var machine = Self.makeMachine()
+        _ = machine.start(connectionID: 1, scramble: Self.scramble)
+        var response = Self.responseBytes()
+        _ = machine.clientBytes(&response)
+        let denied = ErrorPacket.accessDenied("Access denied for user 'iam_user'@'localhost' (using password: YES)")
+        func attempt(cached: Bool) -> [MySQLProxyHandshake.Action] {
+            var greeting = ByteBuffer()
+            PacketFrame(sequenceID: 0, payload: Fixtures.mariaDBGreeting.encode()).encode(into: &greeting)
+            _ = machine.upstreamBytes(&greeting)
+            _ = machine.upstreamTLSEstablished()
+            _ = machine.tokenReady("token", wasCached: cached)
+            var error = ByteBuffer()
+            PacketFrame(sequenceID: 3, payload: denied.encode()).encode(into: &error)
+            return machine.upstreamBytes(&error)
+        }
+        #expect(attempt(cached: true).last == .retryWithFreshToken(user: "iam_user"))
+        let (frame, reported) = try #require(Self.errorSent(attempt(cached: true)))
+        #expect(frame.sequenceID == 2)
+        #expect(reported == denied)
+    }
+}
