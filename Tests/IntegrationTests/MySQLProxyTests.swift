@@ -14,19 +14,29 @@ import Testing
     }
 
     @Test func mariadbClientLogsInAsTheIAMUserOverUpstreamTLS() async throws {
-        let proxy = try await start()
+        // At trace level, to show that not even the most verbose log carries a secret.
+        let proxy = try await ProxyHarness.start(env, identity: env.temporary, extraEnvironment: ["IAM_DB_PROXY_LOG_LEVEL": "trace"],
+                                                 engine: "mysql")
         defer { proxy.stop() }
         let before = env.verdictLogSize
         for password in [nil, "dummy"] {
+            // Two statements in one COM_QUERY: CLIENT_MULTI_STATEMENTS is relayed.
             let result = try proxy.mariadb(env, password: password, "SELECT CURRENT_USER(); SHOW STATUS LIKE 'Ssl_version'")
             #expect(result.status == 0, "\(result.stderr)")
             let lines = result.stdout.split(separator: "\n")
             #expect(lines.first == "iam_user@%")
             #expect(lines.last?.hasPrefix("Ssl_version\tTLSv1.") == true, "\(result.stdout)")
         }
-        // The independent verifier accepted the token, and the second login reused it.
+        // A client that asks for compression is not offered it and works uncompressed.
+        let compressed = try runProcess("/usr/bin/mariadb", ["--compress", "-h", "127.0.0.1", "-P", "\(proxy.port)", "-u", "iam_user",
+                                                              "--skip-ssl", "-N", "-B", "-e", "SHOW STATUS LIKE 'Compression'"])
+        #expect(compressed.stdout == "Compression\tOFF\n", "\(compressed.stderr)")
+        for secret in [env.temporary.secret_access_key, env.temporary.session_token ?? "-", "X-Amz-Signature", "Amz-Security-Token"] {
+            #expect(!proxy.logs.text.contains(secret), "a secret reached the log")
+        }
+        // The independent verifier accepted the token each time; later logins reused it.
         let verdicts = env.verdicts(after: before)
-        #expect(verdicts.count == 2 && verdicts.allSatisfy { $0.contains("\"ok\": true") && $0.contains("iam_user") }, "\(verdicts)")
+        #expect(verdicts.count == 3 && verdicts.allSatisfy { $0.contains("\"ok\": true") && $0.contains("iam_user") }, "\(verdicts)")
         #expect(env.tokenFingerprints(after: before).count == 1)
         #expect(proxy.logs.text.contains("learned the MySQL server greeting"))
     }
