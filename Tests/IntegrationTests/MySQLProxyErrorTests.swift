@@ -112,6 +112,21 @@ import Testing
         try expectStillServing(proxy)
     }
 
+    @Test func silentClientGets1043AtTheHandshakeTimeout() async throws {
+        let proxy = try await start("handshake_timeout: 1")
+        defer { proxy.stop() }
+        let result = try proxy.python(env, """
+            import os, socket, struct
+            s = socket.create_connection(("127.0.0.1", int(os.environ["PORT"])))
+            s.settimeout(20)
+            s.recv(4096)
+            reply = s.recv(4096)  # say nothing: the proxy gives up after handshake_timeout
+            print(struct.unpack("<H", reply[5:7])[0], reply[7:13].decode(), b"within 1.0 s" in reply, s.recv(10) == b"")
+            """)
+        #expect(result.stdout == "1043 #08S01 True True\n", "\(result.stderr)")
+        try expectStillServing(proxy)
+    }
+
     @Test func changeUserIsRefusedAndTheSessionGoesOn() async throws {
         let proxy = try await start()
         defer { proxy.stop() }
