@@ -56,6 +56,8 @@ public final class ProxyServer: Service, Sendable {
     @discardableResult
     public func start() async throws -> [String: SocketAddress] {
         var addresses: [String: SocketAddress] = [:]
+        let fileLimit = OpenFileLimit.raiseToHardLimit()
+        logger.info("open file limit", metadata: ["open_file_limit": "\(fileLimit)", "sessions_possible": "\(fileLimit / 2)"])
         for listener in configuration.listeners {
             let runtime = try makeRuntime(for: listener)
             if listener.engine == .mysql { await learnGreeting(runtime) }
@@ -64,6 +66,11 @@ public final class ProxyServer: Service, Sendable {
                 channel = try await ServerBootstrap(group: group)
                     .serverChannelOption(.backlog, value: 1024)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .serverChannelInitializer { [logger] channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandlers(AcceptBackoffHandler(), AcceptFailureLogger(logger: logger))
+                        }
+                    }
                     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                     .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
                     .childChannelInitializer { channel in
