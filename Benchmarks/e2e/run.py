@@ -138,8 +138,11 @@ pidfile = {self.work}/pgbouncer.pid
             command.append("-C")
         if log_latency:
             command += ["-l", "--log-prefix", prefix]
+        busy_before, proxy_cpu_before = self.machine_busy(), self.cpu_seconds(self.proxy.pid)
         result = run(command, env=self.pg_env(contender))
+        busy_after, proxy_cpu_after = self.machine_busy(), self.cpu_seconds(self.proxy.pid)
         tps = float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))
+        transactions = int(re.search(r"number of transactions actually processed: (\d+)", result.stdout).group(1))
         failed = re.search(r"number of failed transactions: (\d+)", result.stdout)
         latencies = []
         if log_latency:
@@ -151,7 +154,15 @@ pidfile = {self.work}/pgbouncer.pid
                     os.unlink(path)
         latencies.sort()
         percentile = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else None
-        return {"tps": tps, "failed": int(failed.group(1)) if failed else 0, "p50_us": percentile(0.50), "p99_us": percentile(0.99)}
+        return {"tps": tps, "failed": int(failed.group(1)) if failed else 0, "p50_us": percentile(0.50), "p99_us": percentile(0.99),
+                "cpu_busy": (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1]),
+                "proxy_cpu_us_per_tx": (proxy_cpu_after - proxy_cpu_before) * 1e6 / max(1, transactions) if contender == "proxy" else None}
+
+    def machine_busy(self):
+        """(busy, total) jiffies over all CPUs, from /proc/stat."""
+        fields = [int(value) for value in open("/proc/stat").readline().split()[1:]]
+        idle = fields[3] + fields[4]
+        return sum(fields) - idle, sum(fields)
 
     def cpu_seconds(self, pid):
         fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
@@ -247,7 +258,7 @@ pidfile = {self.work}/pgbouncer.pid
             log("pgbench -S, 16 clients")
             results["select_16"] = self.alternate(["direct", "proxy", "pgbouncer"], lambda c: self.pgbench(c, 16, seconds, log_latency=True))
             log("pgbench -S, 1 client (added latency)")
-            results["select_1"] = self.alternate(["direct", "proxy"], lambda c: self.pgbench(c, 1, seconds, log_latency=True))
+            results["select_1"] = self.alternate(["direct", "proxy", "pgbouncer"], lambda c: self.pgbench(c, 1, seconds, log_latency=True))
             log("pgbench -C -S (new connections)")
             results["connect"] = self.alternate(["direct", "proxy"], lambda c: self.pgbench(c, 4, seconds, connect_each=True))
             log("COPY out, %d MB" % (self.args.copy_rows * 1001 // 1000000))
@@ -298,9 +309,13 @@ def report(results, args):
         values = {c: median(s16[c], key) for c in s16}
         row("latency %s, 16 clients (µs)" % label, values["direct"], values["proxy"], values["pgbouncer"],
             "%+.0f µs vs direct" % (values["proxy"] - values["direct"]), "–", True)
+    busy = {c: median(s16[c], "cpu_busy") for c in s16}
+    row("machine CPU busy during the 16-client run (%)", busy["direct"] * 100, busy["proxy"] * 100, busy["pgbouncer"] * 100, "–", "–", True)
+    row("proxy CPU per transaction, 16 clients (µs)", None, median(s16["proxy"], "proxy_cpu_us_per_tx"), None, "–", "–", True)
     single = {c: median(s1[c], "p50_us") for c in s1}
     added = single["proxy"] - single["direct"]
-    row("latency p50, 1 client (µs)", single["direct"], single["proxy"], None, "%+.0f µs per round trip" % added, "≤ +30 µs", added <= 30)
+    row("latency p50, 1 client (µs)", single["direct"], single["proxy"], single["pgbouncer"],
+        "%+.0f µs per round trip (PgBouncer %+.0f µs)" % (added, single["pgbouncer"] - single["direct"]), "≤ +30 µs", added <= 30)
     cps = {c: median(conn[c], "tps") for c in conn}
     row("new connections/s (pgbench -C -S, 4 clients)", cps["direct"], cps["proxy"], None, "%.3f× direct" % (cps["proxy"] / cps["direct"]),
         "≥ 0.9× direct", cps["proxy"] >= 0.9 * cps["direct"])

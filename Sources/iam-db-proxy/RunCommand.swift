@@ -57,6 +57,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "AWS profile from the shared files (skips environment credentials).")
     var profile: String?
 
+    @Option(name: .customLong("http-listen"), help: "Serve /startup, /liveness, /readiness, /metrics and POST /quitquitquit on HOST:PORT.")
+    var httpListen: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info (default), notice, warning, error or critical.")
     var logLevelOption: String?
 
@@ -103,7 +106,7 @@ struct RunCommand: AsyncParsableCommand {
         logger.info("starting iam-db-proxy \(ProxyVersion.string)")
         let server = ProxyServer(configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch let error as ProxyStartError {
@@ -156,6 +159,10 @@ struct RunCommand: AsyncParsableCommand {
             let allowed = users.isEmpty ? setting(nil, "USERS")?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? [] : users
             listener.users = allowed.isEmpty ? nil : allowed
             configuration.listeners = [listener]
+        }
+        if let http = setting(httpListen, "HTTP_LISTEN") {
+            guard let address = HostAndPort(http) else { throw commandLineError("--http-listen", "must be HOST:PORT, for example 127.0.0.1:9090") }
+            configuration.http = .init(listen: address)
         }
         if let region = setting(region, "REGION") { configuration.aws.region = region }
         if let profile = setting(profile, "PROFILE") { configuration.aws.profile = profile }

@@ -6,12 +6,15 @@ import Testing
 @Suite struct ConfigurationLoaderTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The example file, with its CA bundle path pointed at a file that exists here.
+    /// The example file, with its file paths pointed at files that exist here.
     func example() throws -> String {
-        let bundle = NSTemporaryDirectory() + "global-bundle-\(UUID().uuidString).pem"
-        try "-----BEGIN CERTIFICATE-----\n".write(toFile: bundle, atomically: true, encoding: .utf8)
-        return try String(contentsOf: Self.repository.appendingPathComponent("config/example.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: "/etc/iam-db-proxy/global-bundle.pem", with: bundle)
+        var text = try String(contentsOf: Self.repository.appendingPathComponent("config/example.yaml"), encoding: .utf8)
+        for name in ["global-bundle.pem", "proxy.pem", "proxy.key"] {
+            let file = NSTemporaryDirectory() + "\(UUID().uuidString)-\(name)"
+            try "-----BEGIN CERTIFICATE-----\n".write(toFile: file, atomically: true, encoding: .utf8)
+            text = text.replacingOccurrences(of: "/etc/iam-db-proxy/\(name)", with: file)
+        }
+        return text
     }
 
     @Test func exampleFileLoadsAsWritten() throws {

@@ -52,6 +52,18 @@ import Testing
         try await expectStillServing(proxy)
     }
 
+    @Test func clientFloodingBeforeLoginGets08P01() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm)
+        defer { proxy.stop() }
+        // Queries may not be sent before the login has finished; 70 KB of them is hostile.
+        var flood = ByteBuffer()
+        flood.writeRepeatingByte(UInt8(ascii: "Q"), count: 70_000)
+        let answer = try await RawPostgresClient.exchange(port: proxy.port, send: [RawPostgresClient.startup(user: env.postgres.iam_user), flood])
+        #expect(answer.error?.sqlState == "08P01", "\(answer.messageTypes)")
+        #expect(answer.error?.message.contains("before login finished") == true)
+        try await expectStillServing(proxy)
+    }
+
     @Test func negotiationWithoutClientTLS() async throws {
         let proxy = try await ProxyHarness.start(env, identity: env.longTerm)
         defer { proxy.stop() }

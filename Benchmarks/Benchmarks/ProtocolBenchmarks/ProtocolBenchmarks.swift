@@ -55,4 +55,28 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(PacketFrame.decode(from: &buffer))
         }
     }
+
+    // What libmariadb sends: protocol 4.1 flags, a scrambled password, database, plugin, attributes.
+    let response = HandshakeResponse(
+        capabilities: [.longFlag, .connectWithDB, .localFiles, .protocol41, .interactive, .transactions, .secureConnection,
+                       .multiStatements, .multiResults, .psMultiResults, .pluginAuth, .connectAttributes, .pluginAuthLengthEncodedData],
+        characterSet: 45, user: "app_user", authResponse: Array(repeating: 0x5A, count: 20), database: "appdb",
+        authPluginName: "mysql_native_password", attributes: ByteBuffer(bytes: Array("\u{04}_pid\u{04}4242\u{0C}_client_name\u{0A}libmariadb".utf8)))
+        .encode()
+    Benchmark("Parse MySQL HandshakeResponse41", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try HandshakeResponse(payload: response))
+        }
+    }
+
+    var command = ByteBuffer()
+    for _ in 0..<16 {
+        PacketFrame(sequenceID: 0, payload: ByteBuffer(bytes: [0x03] + Array("SELECT c FROM sbtest1 WHERE id=4242".utf8))).encode(into: &command)
+    }
+    Benchmark("Frame 16 MySQL commands (relay inspector)", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        var framer = CommandFramer(isProxyConnectionID: { $0 >= 2_000_000_001 })
+        for _ in benchmark.scaledIterations {
+            blackHole(framer.feed(command))
+        }
+    }
 }

@@ -23,6 +23,7 @@ public final class CredentialCache: Sendable {
         var inflight: Task<AWSCredentials, any Error>?
         var fetches = 0
         var failures = 0
+        var byProvider: [String: (fetches: Int, failures: Int)] = [:]
     }
 
     private enum Decision {
@@ -48,6 +49,9 @@ public final class CredentialCache: Sendable {
 
     /// How many fetches the provider has been asked for, and how many failed.
     public var statistics: (fetches: Int, failures: Int) { state.withLock { ($0.fetches, $0.failures) } }
+
+    /// Successful and failed fetches by the provider that answered (or `chain` when none did).
+    public var statisticsByProvider: [String: (fetches: Int, failures: Int)] { state.withLock { $0.byProvider } }
 
     public func credentials() async throws -> AWSCredentials {
         let current = now()
@@ -94,12 +98,16 @@ public final class CredentialCache: Sendable {
                 case .success(let fresh):
                     if fresh.isExpired(at: now()) {
                         state.failures += 1
+                        state.byProvider[fresh.source, default: (0, 0)].failures += 1
                         throw CredentialProviderError.failed(provider: fresh.source, reason: "returned credentials that are already expired")
                     }
                     state.cached = fresh
+                    state.byProvider[fresh.source, default: (0, 0)].fetches += 1
                     return fresh
                 case .failure(let error):
                     state.failures += 1
+                    let provider: String = if case .failed(let name, _) = error as? CredentialProviderError { name } else { "chain" }
+                    state.byProvider[provider, default: (0, 0)].failures += 1
                     if let cached = state.cached, !cached.isExpired(at: now()) {
                         logger.warning(
                             "refreshing AWS credentials failed; still using the current ones until they expire",

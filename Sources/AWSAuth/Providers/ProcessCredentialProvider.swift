@@ -68,8 +68,10 @@ public struct ProcessCredentialProvider: CredentialProvider {
                     return
                 }
                 let deadline = DispatchWorkItem {
-                    if process.isRunning { process.terminate() }
+                    // Report the timeout before stopping the process: once it is gone, the
+                    // reading thread would otherwise race to report its exit status (15).
                     outcome.resume(throwing: CredentialProviderError.failed(provider: provider, reason: "credential_process did not finish within \(timeout)"))
+                    if process.isRunning { process.terminate() }
                 }
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeout.timeInterval, execute: deadline)
                 let output = stdout.fileHandleForReading.readDataToEndOfFile()

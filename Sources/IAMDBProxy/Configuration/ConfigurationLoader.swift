@@ -93,7 +93,7 @@ struct ConfigurationReader {
     }
 
     func proxy(_ root: Node) throws(ConfigurationError) -> ProxyConfiguration {
-        let top = try mapping(root, "", known: ["aws", "listeners", "max_connections", "min_sigterm_delay", "max_sigterm_delay", "exit_zero_on_sigterm"])
+        let top = try mapping(root, "", known: ["aws", "http", "listeners", "max_connections", "min_sigterm_delay", "max_sigterm_delay", "exit_zero_on_sigterm"])
         var configuration = ProxyConfiguration()
         configuration.minSigtermDelay = try seconds(top["min_sigterm_delay"], "min_sigterm_delay", allowZero: true) ?? 0
         configuration.maxSigtermDelay = try seconds(top["max_sigterm_delay"], "max_sigterm_delay", allowZero: true) ?? 0
@@ -106,6 +106,12 @@ struct ConfigurationReader {
             let aws = try mapping(awsNode, "aws", known: ["region", "profile"])
             configuration.aws.region = try string(aws["region"], "aws.region")
             configuration.aws.profile = try string(aws["profile"], "aws.profile")
+        }
+        if let httpNode = top["http"] {
+            let http = try mapping(httpNode, "http", known: ["listen"])
+            guard let text = try string(http["listen"], "http.listen") else { throw error(httpNode, "http.listen", "missing; for example 127.0.0.1:9090") }
+            guard let address = HostAndPort(text) else { throw error(http["listen"], "http.listen", "must be HOST:PORT, for example 127.0.0.1:9090") }
+            configuration.http = .init(listen: address)
         }
         guard let listenersNode = top["listeners"] else { throw error(root, "listeners", "missing; add at least one listener") }
         guard case .sequence(let listeners) = listenersNode, !listeners.isEmpty else {

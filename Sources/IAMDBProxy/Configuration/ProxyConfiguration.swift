@@ -12,7 +12,14 @@ public struct ProxyConfiguration: Sendable, Equatable {
         }
     }
 
+    /// The admin HTTP server (health, metrics, quitquitquit); off unless given.
+    public struct HTTPSettings: Sendable, Equatable {
+        public var listen: HostAndPort
+        public init(listen: HostAndPort) { self.listen = listen }
+    }
+
     public var aws = AWSSettings()
+    public var http: HTTPSettings?
     public var listeners: [ListenerConfiguration] = []
     /// Sessions open at once over all listeners (nil: no limit but the descriptor limit).
     public var maxConnections: Int?

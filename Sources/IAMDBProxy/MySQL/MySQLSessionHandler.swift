@@ -148,11 +148,19 @@ final class MySQLSessionHandler: ChannelInboundHandler, RemovableChannelHandler,
         record.closeReason = reason
         upstream?.close()
         let channel = context.channel
+        if let error, let sqlState = Self.sqlState(of: error) { record.loginFailed(sqlState: sqlState) }
         if let error {
             context.writeAndFlush(wrapOutboundOut(error)).whenComplete { _ in channel.close(promise: nil) }
         } else {
             channel.close(promise: nil)
         }
+    }
+
+    /// The SQLSTATE of an ERR packet about to go to the client.
+    static func sqlState(of frame: ByteBuffer) -> String? {
+        var frame = frame
+        guard let packet = PacketFrame.decode(from: &frame) else { return nil }
+        return (try? ErrorPacket(payload: packet.payload))?.sqlState
     }
 
     private func fetchToken(user: String) {
@@ -204,7 +212,8 @@ final class MySQLSessionHandler: ChannelInboundHandler, RemovableChannelHandler,
         let inspector = MySQLCommandInspector(runtime: runtime, user: machine.user, logger: logger)
         do {
             let glue = try SessionRelay.start(client: context, upstream: upstream, pendingClientBytes: pending.client, pendingUpstreamBytes: pending.upstream,
-                                              clientHandlers: [inspector], idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds)
+                                              clientHandlers: [inspector], idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds,
+                                              counters: (runtime.bytesUp, runtime.bytesDown))
             record.relaying(glue, user: machine.user, database: machine.database)
         } catch {
             finish(error: nil, reason: "cannot start relaying: \(error)")
@@ -215,6 +224,7 @@ final class MySQLSessionHandler: ChannelInboundHandler, RemovableChannelHandler,
         guard !machine.isRelaying else { return }
         let limit = runtime.configuration.handshakeTimeoutSeconds
         if machine.hasReadResponse {
+            runtime.upstreamFailed(reason: "timeout")
             perform(machine.upstreamFailed("login to \(runtime.configuration.upstream) did not finish within \(limit) s"))
         } else {
             finish(error: ErrorPacket.badHandshake("Bad handshake: no handshake response within \(limit) s").frame(sequenceID: 1),

@@ -68,7 +68,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         clientBuffer.writeBuffer(&bytes)
         if machine.hasReadStartup {
             if clientBuffer.readableBytes > Self.maximumPendingClientBytes {
-                perform(machine.upstreamFailed("the client sent \(clientBuffer.readableBytes) bytes before login finished"))
+                perform(machine.clientViolatedProtocol("the client sent \(clientBuffer.readableBytes) bytes before login finished"))
             }
             return
         }
@@ -154,11 +154,18 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         record.closeReason = reason
         upstream?.close()
         let channel = context.channel
+        if let error, let sqlState = Self.sqlState(of: error) { record.loginFailed(sqlState: sqlState) }
         if let error {
             context.writeAndFlush(wrapOutboundOut(error)).whenComplete { _ in channel.close(promise: nil) }
         } else {
             channel.close(promise: nil)
         }
+    }
+
+    /// The SQLSTATE of an ErrorResponse message about to go to the client.
+    static func sqlState(of message: ByteBuffer) -> String? {
+        guard let body = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5) else { return nil }
+        return (try? ErrorResponse(body: body))?.sqlState
     }
 
     private func fetchToken(user: String) {
@@ -210,7 +217,8 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         upstreamBuffer = ByteBuffer()
         do {
             let glue = try SessionRelay.start(client: context, upstream: upstream, pendingClientBytes: pending.client, pendingUpstreamBytes: pending.upstream,
-                                              idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds)
+                                              idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds,
+                                              counters: (runtime.bytesUp, runtime.bytesDown))
             record.relaying(glue, user: machine.user, database: machine.database)
         } catch {
             finish(error: nil, reason: "cannot start relaying: \(error)")
@@ -220,6 +228,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
     private func handshakeTimedOut() {
         guard !machine.isRelaying else { return }
         if machine.hasReadStartup {
+            runtime.upstreamFailed(reason: "timeout")
             perform(machine.upstreamFailed("login to \(runtime.configuration.upstream) did not finish within \(runtime.configuration.handshakeTimeoutSeconds) s"))
         } else {
             finish(error: nil, reason: "client sent no startup message within \(runtime.configuration.handshakeTimeoutSeconds) s")

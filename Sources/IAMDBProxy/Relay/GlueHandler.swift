@@ -10,18 +10,21 @@ final class GlueHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private var partner: GlueHandler?
+    /// Where this side's reads are counted for the metrics (shared by a listener's sessions).
+    private var counter: ByteCounter?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
-    /// Completes when everything written so far has reached the socket.
-    private var lastWrite: EventLoopFuture<Void>?
     /// Counts bytes that passed through this side (read from its channel).
     private(set) var bytesRead = 0
 
     private init() {}
 
-    static func matchedPair() -> (GlueHandler, GlueHandler) {
+    /// The first handler goes on the client channel, the second on the upstream channel.
+    static func matchedPair(counting counters: (up: ByteCounter, down: ByteCounter)? = nil) -> (GlueHandler, GlueHandler) {
         let first = GlueHandler()
         let second = GlueHandler()
+        first.counter = counters?.up
+        second.counter = counters?.down
         first.partner = second
         second.partner = first
         return (first, second)
@@ -37,24 +40,21 @@ final class GlueHandler: ChannelDuplexHandler {
     }
 
     private func partnerWrite(_ buffer: ByteBuffer) {
-        lastWrite = context?.write(wrapOutboundOut(buffer))
+        context?.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     private func partnerFlush() {
         context?.flush()
     }
 
-    /// The other side closed: deliver what is queued here, then close. (Not by writing an
-    /// empty buffer to learn when the queue drained: through TLS that never completes.)
+    /// The other side closed: deliver what is queued here, then close. Closing the output
+    /// first waits for the queued writes (and sends TLS close_notify through NIOSSL), so no
+    /// promise has to be kept per relayed write to learn when the queue drained.
     private func partnerClosed() {
         guard let context else { return }
         let channel = context.channel
         context.flush()
-        if let lastWrite {
-            lastWrite.whenComplete { _ in channel.close(promise: nil) }
-        } else {
-            channel.close(promise: nil)
-        }
+        context.close(mode: .output).whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func partnerBecameWritable() {
@@ -69,6 +69,7 @@ final class GlueHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         bytesRead += buffer.readableBytes
+        counter?.add(buffer.readableBytes)
         partner?.partnerWrite(buffer)
     }
 

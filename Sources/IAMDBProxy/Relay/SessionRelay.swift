@@ -8,11 +8,12 @@ enum SessionRelay {
     /// inspector); an idle timeout is added when the listener has one. Bytes the client sent
     /// early pass through those handlers; bytes the upstream sent early go to the client.
     static func start(client context: ChannelHandlerContext, upstream: UpstreamLink, pendingClientBytes: ByteBuffer, pendingUpstreamBytes: ByteBuffer, clientHandlers: [any ChannelHandler] = [],
-                      idleTimeoutSeconds: Double?) throws -> (client: GlueHandler, upstream: GlueHandler) {
+                      idleTimeoutSeconds: Double?, counters: (up: ByteCounter, down: ByteCounter)? = nil
+    ) throws -> (client: GlueHandler, upstream: GlueHandler) {
         guard let upstreamChannel = try upstream.handOff() else {
             throw ChannelError.ioOnClosedChannel
         }
-        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair()
+        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair(counting: counters)
         try upstreamChannel.pipeline.syncOperations.addHandler(upstreamGlue)
         var handlers = clientHandlers
         if let idleTimeoutSeconds {

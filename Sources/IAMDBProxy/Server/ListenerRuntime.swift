@@ -15,12 +15,16 @@ final class ListenerRuntime: Sendable {
     let mysqlSessions: MySQLSessionRegistry
     /// What MySQL clients of this listener are told about the server.
     let mysqlGreeting = MySQLGreetingCache()
+    let metrics: ProxyMetrics
+    /// Bytes relayed after login, client to server and back.
+    let bytesUp = ByteCounter()
+    let bytesDown = ByteCounter()
     let logger: Logger
     private let nextConnectionID = Atomic<Int>(1)
     private let openSessions = Atomic<Int>(0)
 
     init(configuration: ListenerConfiguration, defaultRegion: String?, tokens: TokenCache, cancelRegistry: CancelRegistry,
-         mysqlSessions: MySQLSessionRegistry, limits: ConnectionLimits, logger: Logger) throws {
+         mysqlSessions: MySQLSessionRegistry, limits: ConnectionLimits, metrics: ProxyMetrics, logger: Logger) throws {
         self.configuration = configuration
         self.limits = limits
         region = try RegionResolution.region(explicit: configuration.iamRegion, host: configuration.signingHost, fallback: defaultRegion)
@@ -30,6 +34,7 @@ final class ListenerRuntime: Sendable {
         self.tokens = tokens
         self.cancelRegistry = cancelRegistry
         self.mysqlSessions = mysqlSessions
+        self.metrics = metrics
         var logger = logger
         logger[metadataKey: "listener"] = "\(configuration.name)"
         self.logger = logger
@@ -73,6 +78,13 @@ final class ListenerRuntime: Sendable {
         let listenerOK = configuration.maxConnections.map { listenerCount <= $0 } ?? true
         let overallOK = limits.maxOverall.map { overallCount <= $0 } ?? true
         return listenerOK && overallOK
+    }
+
+    var openSessionCount: Int { openSessions.load(ordering: .relaxed) }
+
+    /// Counts a problem reaching the upstream during login (connect, tls, timeout, closed).
+    func upstreamFailed(reason: String) {
+        metrics.increment(ProxyMetrics.upstreamFailures, [("listener", configuration.name), ("reason", reason)])
     }
 
     func sessionClosed(_ channel: any Channel) {

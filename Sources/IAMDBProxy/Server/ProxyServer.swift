@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The running proxy: one bound listener per configured listener, sharing one credentials
 /// chain and one token cache. `run()` serves until a graceful shutdown is signalled.
@@ -18,7 +19,14 @@ public final class ProxyServer: Service, Sendable {
     let cancelRegistry = CancelRegistry()
     let mysqlSessions = MySQLSessionRegistry()
     let limits: ConnectionLimits
+    let metrics = ProxyMetrics()
     private let channels = NIOLockedValueBox<[any Channel]>([])
+    /// The started listeners, for the admin endpoints.
+    let runtimes = Mutex<[ListenerRuntime]>([])
+    let started = Atomic(false)
+    let shuttingDown = Atomic(false)
+    /// `POST /quitquitquit` asks for the same graceful shutdown as SIGTERM.
+    let quitRequests = AsyncStream<Void>.makeStream()
 
     public init(configuration: ProxyConfiguration, environment: AWSEnvironment = .process, logger: Logger,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -46,16 +54,19 @@ public final class ProxyServer: Service, Sendable {
     private func makeRuntime(for listener: ListenerConfiguration) throws(ProxyStartError) -> ListenerRuntime {
         do {
             return try ListenerRuntime(configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
-                                       cancelRegistry: cancelRegistry, mysqlSessions: mysqlSessions, limits: limits, logger: logger)
+                                       cancelRegistry: cancelRegistry, mysqlSessions: mysqlSessions, limits: limits, metrics: metrics,
+                                       logger: logger)
         } catch {
             throw ProxyStartError(listener: listener.name, reason: "\(error)")
         }
     }
 
-    /// Binds every listener; returns their addresses (useful with port 0).
+    /// Binds every listener, then counts as started (`/startup`); returns their addresses
+    /// (useful with port 0). The "listening" lines come once all are bound.
     @discardableResult
     public func start() async throws -> [String: SocketAddress] {
         var addresses: [String: SocketAddress] = [:]
+        var announcements: [Logger.Metadata] = []
         let fileLimit = OpenFileLimit.raiseToHardLimit()
         logger.info("open file limit", metadata: ["open_file_limit": "\(fileLimit)", "sessions_possible": "\(fileLimit / 2)"])
         for listener in configuration.listeners {
@@ -86,12 +97,15 @@ public final class ProxyServer: Service, Sendable {
                 throw ProxyStartError(listener: listener.name, reason: "cannot listen on \(listener.listen): \(error)")
             }
             channels.withLockedValue { $0.append(channel) }
+            runtimes.withLock { $0.append(runtime) }
             addresses[listener.name] = channel.localAddress
-            logger.info("listening", metadata: [
+            announcements.append([
                 "listener": "\(listener.name)", "address": "\(channel.localAddress?.logDescription ?? "?")",
                 "upstream": "\(listener.upstream)", "region": "\(runtime.region)", "tls": "\(listener.tls.mode.rawValue)",
             ])
         }
+        started.store(true, ordering: .releasing)
+        announcements.forEach { logger.info("listening", metadata: $0) }
         return addresses
     }
 
@@ -118,13 +132,16 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
-    /// Serves until SIGTERM/SIGINT, then shuts down gracefully: keeps accepting for
+    /// Serves until SIGTERM/SIGINT (or POST /quitquitquit), then shuts down gracefully: keeps accepting for
     /// `min_sigterm_delay`, stops listening, lets open sessions finish for up to
     /// `max_sigterm_delay`, and closes the rest. Throws `SessionsCut` when it had to close some
     /// (unless `exit_zero_on_sigterm`), so the exit code tells a clean drain from a cut one.
     public func run() async throws {
+        let admin = try await startAdmin()
+        defer { admin?.close(promise: nil) }
         try await start()
-        try? await gracefulShutdown()
+        await waitForShutdownRequest()
+        shuttingDown.store(true, ordering: .releasing)
         logger.info("shutting down", metadata: ["open_sessions": "\(limits.sessions.count)"])
         if configuration.minSigtermDelay > 0 {
             try? await Task.sleep(for: .milliseconds(Int(configuration.minSigtermDelay * 1000)))

@@ -26,6 +26,7 @@ struct SessionRecord {
         logger[metadataKey: "conn"] = "\(runtime.makeConnectionID())"
         logger[metadataKey: "client"] = "\(context.remoteAddress?.logDescription ?? "?")"
         loginTimer = context.eventLoop.scheduleTask(in: runtime.handshakeTimeout, onTimeout)
+        runtime.metrics.increment(ProxyMetrics.connectionsOpened, [("listener", runtime.configuration.name)])
         guard runtime.sessionOpened(context.channel) else {
             logger.warning("max_connections reached; refusing the session once it has said who it is")
             return false
@@ -36,9 +37,18 @@ struct SessionRecord {
     mutating func relaying(_ glue: (client: GlueHandler, upstream: GlueHandler), user: String, database: String) {
         loginTimer?.cancel()
         self.glue = glue
+        runtime.metrics.observe(ProxyMetrics.handshakeDuration, [("listener", runtime.configuration.name)],
+                                seconds: Double((NIODeadline.now() - openedAt).nanoseconds) / 1e9)
         logger[metadataKey: "user"] = "\(user)"
         logger[metadataKey: "db"] = "\(database)"
         logger.info("session logged in", metadata: ["duration_ms": "\(elapsedMilliseconds)"])
+    }
+
+    /// The session ends before relaying with an error carrying `sqlState` for the client.
+    func loginFailed(sqlState: String) {
+        runtime.metrics.increment(ProxyMetrics.loginFailures, [
+            ("listener", runtime.configuration.name), ("class", ProxyMetrics.loginFailureClass(sqlState: sqlState)),
+        ])
     }
 
     mutating func upstreamChosen(_ address: SocketAddress?) {

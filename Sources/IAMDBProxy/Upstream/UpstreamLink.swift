@@ -104,6 +104,7 @@ final class UpstreamLink {
             let certificate = try? channel?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate,
             !CertificateName.certificate(certificate, matches: expected)
         {
+            runtime.upstreamFailed(reason: "tls")
             delegate?.upstreamFailed(
                 "TLS to \(target) failed: the server certificate does not match host name \(expected)",
                 hint: "Connect by the endpoint's DNS name, or set tls.server_name to a name in the certificate.")
@@ -114,12 +115,14 @@ final class UpstreamLink {
 
     func failed(_ error: any Error, attempt: Int) {
         guard attempt == self.attempt, !handedOff else { return }
+        runtime.upstreamFailed(reason: UpstreamFailure.reason(error))
         let (message, hint) = UpstreamFailure.describe(error, upstream: target, tls: runtime.configuration.tls)
         delegate?.upstreamFailed(message, hint: hint)
     }
 
     func closed(attempt: Int) {
         guard attempt == self.attempt, !handedOff else { return }
+        runtime.upstreamFailed(reason: "closed")
         delegate?.upstreamFailed("the database server \(target) closed the connection during login", hint: nil)
     }
 }

@@ -54,6 +54,13 @@ struct ClientTLSContext: Sendable {
 
 /// Turns connect and TLS failures into one sentence that says what to do.
 enum UpstreamFailure {
+    /// The metrics label for a failure: tls, timeout or connect.
+    static func reason(_ error: any Error) -> String {
+        if error is NIOSSLError || error is BoringSSLError || "\(error)".contains("SSL") { return "tls" }
+        if case .connectTimeout = error as? ChannelError { return "timeout" }
+        return "connect"
+    }
+
     static func describe(_ error: any Error, upstream: HostAndPort, tls: ListenerConfiguration.UpstreamTLS) -> (message: String, hint: String?) {
         let text = String(describing: error)
         if text.contains("failedToValidateHostname") || text.contains("hostname") && text.contains("valid") {

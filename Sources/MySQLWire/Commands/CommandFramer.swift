@@ -99,9 +99,17 @@ public struct CommandFramer: Sendable {
         if command == Self.commandChangeUser { return .changeUser }
         var text = payload
         text.moveReaderIndex(forwardBy: 1)
-        guard let sql = text.readString(length: text.readableBytes), let kill = KillStatement(sql),
+        // Most short queries are not KILL: decide on the first word before making a String.
+        guard Self.startsWithKill(text.readableBytesView),
+            let sql = text.readString(length: text.readableBytes), let kill = KillStatement(sql),
             isProxyConnectionID(kill.connectionID)
         else { return nil }
         return .kill(kill)
+    }
+
+    static func startsWithKill(_ bytes: ByteBufferView) -> Bool {
+        guard let start = bytes.firstIndex(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) else { return false }
+        let word = bytes[start...].prefix(4)
+        return word.count == 4 && zip(word, "KILL".utf8).allSatisfy { $0 | 0x20 == $1 | 0x20 }
     }
 }

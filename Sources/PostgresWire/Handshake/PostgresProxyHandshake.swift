@@ -160,6 +160,13 @@ public struct PostgresProxyHandshake: Sendable {
     }
 
     /// The upstream could not be reached, its TLS failed, or it closed during the handshake.
+    /// The client broke the protocol after its startup message (for example by sending
+    /// queries before it is logged in): 08P01, as a server would answer.
+    public mutating func clientViolatedProtocol(_ message: String) -> [Action] {
+        guard phase != .closed, phase != .relaying else { return [] }
+        return fail(.protocolViolation, message, reason: message)
+    }
+
     public mutating func upstreamFailed(_ message: String, hint: String? = nil) -> [Action] {
         guard phase != .closed, phase != .relaying else { return [] }
         return fail(.cannotConnect, message, hint: hint, reason: message)

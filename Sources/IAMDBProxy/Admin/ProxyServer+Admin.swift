@@ -1,0 +1,111 @@
+import AWSAuth
+import NIOCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The admin side of the running proxy: its HTTP endpoints' view of the state, the metrics
+/// exposition, and the shutdown that `POST /quitquitquit` asks for.
+extension ProxyServer {
+    var isStarted: Bool { started.load(ordering: .acquiring) }
+    var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
+
+    /// Why no new session could be served right now because of `max_connections`, if so.
+    var fullReason: String? {
+        if let maximum = limits.maxOverall, limits.sessions.count >= maximum {
+            return "max_connections reached (\(maximum) sessions)"
+        }
+        let listeners = runtimes.withLock { $0 }
+        let full = listeners.filter { runtime in runtime.configuration.maxConnections.map { runtime.openSessionCount >= $0 } ?? false }
+        if !listeners.isEmpty, full.count == listeners.count {
+            return "max_connections reached on every listener"
+        }
+        return nil
+    }
+
+    func requestShutdown() {
+        logger.info("shutdown requested over HTTP (/quitquitquit)")
+        quitRequests.continuation.yield()
+    }
+
+    /// Waits for SIGTERM/SIGINT (through ServiceLifecycle) or a quitquitquit request.
+    func waitForShutdownRequest() async {
+        let requests = quitRequests.stream
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await gracefulShutdown() }
+            group.addTask {
+                for await _ in requests { return }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Binds the admin HTTP server when `http.listen` is set.
+    func startAdmin() async throws -> (any Channel)? {
+        guard let address = configuration.http?.listen else { return nil }
+        let routes = AdminRoutes(server: self)
+        let channel: any Channel
+        do {
+            channel = try await AdminHTTPServer.bind(address, group: group) { method, path in await routes.respond(method, path) }
+        } catch {
+            throw ProxyStartError(listener: "http", reason: "cannot listen on \(address): \(error)")
+        }
+        logger.info("admin HTTP server up", metadata: ["address": "\(channel.localAddress?.logDescription ?? "\(address)")"])
+        return channel
+    }
+
+    func metricsExposition() -> String {
+        let listeners = runtimes.withLock { $0 }
+        let tokenStatistics = tokens.statistics
+        let credentialStatistics = tokens.credentials.statisticsByProvider
+        func perListener(_ value: (ListenerRuntime) -> Int) -> [(ProxyMetrics.Labels, Double)] {
+            listeners.map { ([("listener", $0.configuration.name)], Double(value($0))) }
+        }
+        return metrics.exposition(help: ProxyMetrics.recordedHelp, families: [
+            .init(name: "iam_db_proxy_connections_active", type: "gauge", help: "Sessions open now.",
+                  samples: perListener { $0.openSessionCount }),
+            .init(name: "iam_db_proxy_bytes_relayed_total", type: "counter", help: "Bytes relayed after login, by direction.",
+                  samples: listeners.flatMap { runtime in [
+                      ([("listener", runtime.configuration.name), ("direction", "client_to_server")], Double(runtime.bytesUp.value)),
+                      ([("listener", runtime.configuration.name), ("direction", "server_to_client")], Double(runtime.bytesDown.value)),
+                  ] }),
+            .init(name: "iam_db_proxy_token_signings_total", type: "counter", help: "IAM auth tokens signed.",
+                  samples: [([], Double(tokenStatistics.signings))]),
+            .init(name: "iam_db_proxy_token_cache_hits_total", type: "counter", help: "Logins served a cached token.",
+                  samples: [([], Double(tokenStatistics.hits))]),
+            .init(name: "iam_db_proxy_credential_fetches_total", type: "counter", help: "AWS credential fetches that succeeded, by provider.",
+                  samples: credentialStatistics.map { ([("provider", $0.key)], Double($0.value.fetches)) }.sorted { $0.0[0].1 < $1.0[0].1 }),
+            .init(name: "iam_db_proxy_credential_failures_total", type: "counter", help: "AWS credential fetches that failed, by provider.",
+                  samples: credentialStatistics.map { ([("provider", $0.key)], Double($0.value.failures)) }.sorted { $0.0[0].1 < $1.0[0].1 }),
+            .init(name: "iam_db_proxy_ready", type: "gauge", help: "1 once listening and not shutting down.",
+                  samples: [([], isStarted && !isShuttingDown ? 1 : 0)]),
+        ])
+    }
+}
+
+extension ProxyMetrics {
+    static let connectionsOpened = "iam_db_proxy_connections_opened_total"
+    static let handshakeDuration = "iam_db_proxy_handshake_duration_seconds"
+    static let loginFailures = "iam_db_proxy_login_failures_total"
+    static let upstreamFailures = "iam_db_proxy_upstream_failures_total"
+
+    /// Help texts of the metrics recorded as events happen (so they show before the first).
+    static let recordedHelp: [String: (type: String, help: String)] = [
+        connectionsOpened: ("counter", "Client connections accepted."),
+        handshakeDuration: ("histogram", "Seconds from accepting a client to relaying (login included)."),
+        loginFailures: ("counter", "Sessions that ended before relaying, by class: authentication, upstream, limit, protocol, other."),
+        upstreamFailures: ("counter", "Upstream connection problems during login, by reason: connect, tls, timeout, closed."),
+    ]
+
+    /// The class of a login failure from the SQLSTATE sent to the client (PostgreSQL or MySQL).
+    static func loginFailureClass(sqlState: String) -> String {
+        switch sqlState {
+        case _ where sqlState.hasPrefix("28"): "authentication"
+        case "53300", "08004": "limit"
+        case "08P01", "08S01": "protocol"
+        case _ where sqlState.hasPrefix("08"), "HY000": "upstream"
+        default: "other"
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import CLibPQ
+import Foundation
+import TestSupport
+import Testing
+
+/// The admin HTTP server: health endpoints in each state, Prometheus metrics that count what
+/// happened, and POST /quitquitquit.
+@Suite(.needsTestEnvironment, .serialized) struct AdminHTTPTests {
+    let env: TestEnvironment
+
+    init() throws { env = try TestEnvironment.load() }
+
+    struct Admin {
+        let port: Int
+
+        func get(_ path: String, method: String = "GET") throws -> (status: Int, body: String) {
+            let result = try runProcess("/usr/bin/curl", ["-s", "-m", "10", "-X", method, "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
+            var lines = result.stdout.components(separatedBy: "\n")
+            let status = Int(lines.removeLast()) ?? 0
+            return (status, lines.joined(separator: "\n"))
+        }
+
+        /// The value of one sample line of /metrics (nil when absent).
+        func metric(_ series: String) throws -> Double? {
+            let body = try get("/metrics").body
+            return body.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+    }
+
+    func start(identity: TestEnvironment.Identity?, listenerYAML: String = "", topYAML: String = "") async throws -> (ProxyHarness, Admin) {
+        let port = try await ProxyHarness.freePort()
+        let proxy = try await ProxyHarness.start(env, identity: identity, listenerYAML: listenerYAML,
+                                                 topYAML: "http: {listen: 127.0.0.1:\(port)}\n" + topYAML)
+        return (proxy, Admin(port: port))
+    }
+
+    @Test func endpointsAnswerAndMetricsCountWhatHappened() async throws {
+        let (proxy, admin) = try await start(identity: env.longTerm, listenerYAML: "users: [iam_user]")
+        defer { proxy.stop() }
+        #expect(try admin.get("/startup") == (200, "ok\n"))
+        #expect(try admin.get("/liveness") == (200, "ok\n"))
+        #expect(try admin.get("/readiness") == (200, "ok\n"))
+        #expect(try admin.get("/nope").status == 404)
+        #expect(try admin.get("/quitquitquit").status == 405)
+
+        #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status == 0)
+        #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status == 0)
+        #expect(try proxy.psql(env, user: env.postgres.iam_other_user, ["-c", "SELECT 1"]).status != 0)
+        _ = await proxy.logs.waitFor("connection closed")
+        #expect(try admin.metric(#"iam_db_proxy_connections_opened_total{listener="pg"}"#) == 3)
+        #expect(try admin.metric(#"iam_db_proxy_handshake_duration_seconds_count{listener="pg"}"#) == 2)
+        #expect(try admin.metric(#"iam_db_proxy_handshake_duration_seconds_bucket{listener="pg",le="+Inf"}"#) == 2)
+        #expect(try admin.metric(#"iam_db_proxy_login_failures_total{listener="pg",class="authentication"}"#) == 1)
+        #expect(try admin.metric("iam_db_proxy_token_signings_total") == 1)
+        #expect(try admin.metric("iam_db_proxy_token_cache_hits_total") == 1)
+        #expect(try admin.metric(#"iam_db_proxy_credential_fetches_total{provider="environment"}"#) == 1)
+        #expect(try admin.metric(#"iam_db_proxy_bytes_relayed_total{listener="pg",direction="client_to_server"}"#) ?? 0 > 0)
+        #expect(try admin.metric(#"iam_db_proxy_bytes_relayed_total{listener="pg",direction="server_to_client"}"#) ?? 0 > 0)
+        #expect(try admin.metric("iam_db_proxy_ready") == 1)
+        let metrics = try admin.get("/metrics")
+        #expect(metrics.body.contains("# TYPE iam_db_proxy_handshake_duration_seconds histogram"))
+        #expect(!metrics.body.contains("X-Amz-Signature") && !metrics.body.contains(env.longTerm.secret_access_key))
+    }
+
+    @Test func upstreamFailuresAreCountedByReason() async throws {
+        let port = try await ProxyHarness.freePort()
+        let adminPort = try await ProxyHarness.freePort()
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, upstream: "127.0.0.1:\(port)",
+                                                 topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
+        defer { proxy.stop() }
+        #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status != 0)
+        let admin = Admin(port: adminPort)
+        #expect(try admin.metric(#"iam_db_proxy_upstream_failures_total{listener="pg",reason="connect"}"#) == 1)
+        #expect(try admin.metric(#"iam_db_proxy_login_failures_total{listener="pg",class="upstream"}"#) == 1)
+    }
+
+    @Test func readinessSaysNoAtMaxConnectionsAndYesAgainAfter() async throws {
+        let (proxy, admin) = try await start(identity: env.longTerm, listenerYAML: "max_connections: 1")
+        defer { proxy.stop() }
+        let held = try #require(PQconnectdb("host=127.0.0.1 port=\(proxy.port) dbname=appdb user=iam_user sslmode=disable connect_timeout=20"))
+        #expect(PQstatus(held) == CONNECTION_OK, "\(String(cString: PQerrorMessage(held)))\n\(proxy.logs.text)")
+        #expect(try admin.get("/readiness") == (503, "max_connections reached on every listener\n"))
+        PQfinish(held)
+        _ = await proxy.logs.waitFor("connection closed")
+        #expect(try admin.get("/readiness") == (200, "ok\n"))
+    }
+
+    @Test func readinessSaysNoWithoutCredentials() async throws {
+        let (proxy, admin) = try await start(identity: nil)
+        defer { proxy.stop() }
+        #expect(try admin.get("/liveness").status == 200)
+        let readiness = try admin.get("/readiness")
+        #expect(readiness.status == 503)
+        #expect(readiness.body.hasPrefix("no AWS credentials: no AWS credentials found; tried environment"), "\(readiness.body)")
+        #expect(try admin.metric(#"iam_db_proxy_credential_failures_total{provider="chain"}"#) ?? 0 >= 1)
+    }
+
+    @Test func quitquitquitDrainsAndExitsZero() async throws {
+        let (proxy, admin) = try await start(identity: env.longTerm, topYAML: "max_sigterm_delay: 10")
+        defer { proxy.stop() }
+        #expect(try admin.get("/quitquitquit", method: "POST") == (200, "shutting down\n"))
+        #expect(proxy.waitForExit() == 0, "\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains("shutdown requested over HTTP"))
+    }
+
+    @Test func readinessTurnsNoAtSIGTERMWhileListenersStillAccept() async throws {
+        let (proxy, admin) = try await start(identity: env.longTerm, topYAML: "min_sigterm_delay: 3")
+        defer { proxy.stop() }
+        proxy.sendSIGTERM()
+        #expect(await proxy.logs.waitFor("shutting down"))
+        #expect(try admin.get("/readiness") == (503, "shutting down\n"))
+        #expect(try admin.get("/liveness").status == 200)
+        #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status == 0, "listeners keep accepting during min_sigterm_delay")
+        #expect(proxy.waitForExit() == 0)
+    }
+}
