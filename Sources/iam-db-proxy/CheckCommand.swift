@@ -3,7 +3,8 @@ import Foundation
 import IAMDBProxy
 import Logging
 
-/// `iam-db-proxy check --config FILE`: validates a configuration without starting anything.
+/// `iam-db-proxy check --config FILE [--connect]`: validates a configuration without serving;
+/// with `--connect` also logs in through every listener with a fresh token.
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
@@ -12,6 +13,15 @@ struct CheckCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "YAML configuration file.")
     var config: String
+
+    @Flag(name: .long, help: "Also dial every listener's upstream, complete TLS and log in with a token; one line per listener.")
+    var connect = false
+
+    @Option(name: .long, help: "Database user for --connect (default: the first of each listener's users).")
+    var user: String?
+
+    @Option(name: .long, help: "Database for --connect (default: postgres for PostgreSQL, none for MySQL).")
+    var database: String?
 
     func run() async throws {
         let configuration: ProxyConfiguration
@@ -26,5 +36,17 @@ struct CheckCommand: AsyncParsableCommand {
             throw CommandFailure(problems.map { "\(config): \($0)" }.joined(separator: "\n"))
         }
         print("\(config): ok (\(configuration.listeners.count) listener\(configuration.listeners.count == 1 ? "" : "s"))")
+        guard connect else { return }
+        let outcomes: [ConnectionCheck.Outcome]
+        do {
+            outcomes = try await ConnectionCheck.run(configuration, user: user, database: database,
+                                                     logger: Logger(label: "iam-db-proxy.check") { _ in SwiftLogNoOpLogHandler() })
+        } catch {
+            throw CommandFailure("\(config): cannot start the listeners to check them: \(error)")
+        }
+        for outcome in outcomes {
+            print("listener \(outcome.listener): \(outcome.problem ?? "ok, \(outcome.detail)")")
+        }
+        if outcomes.contains(where: { $0.problem != nil }) { throw ExitCode.failure }
     }
 }

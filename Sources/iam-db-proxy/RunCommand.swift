@@ -24,7 +24,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "postgres or mysql (single-listener mode).")
     var engine: String?
 
-    @Option(name: .long, help: "Where to listen, HOST:PORT (default 127.0.0.1 and the engine's port).")
+    @Option(name: .long, help: "Where to listen: HOST:PORT (default 127.0.0.1 and the engine's port) or unix:/path.")
     var listen: String?
 
     @Option(name: .long, help: "The database endpoint, HOST:PORT.")
@@ -136,8 +136,10 @@ struct RunCommand: AsyncParsableCommand {
             guard let target = HostAndPort(upstream, defaultPort: engine.defaultPort) else {
                 throw commandLineError("--upstream", "must be HOST:PORT")
             }
-            guard let address = HostAndPort(setting(listen, "LISTEN") ?? "127.0.0.1:\(engine.defaultPort)", defaultPort: engine.defaultPort) else {
-                throw commandLineError("--listen", "must be HOST:PORT")
+            guard let address = ListenerConfiguration.ListenAddress(
+                setting(listen, "LISTEN") ?? "127.0.0.1:\(engine.defaultPort)", engine: engine, upstreamPort: target.port)
+            else {
+                throw commandLineError("--listen", "must be HOST:PORT or unix:/path")
             }
             var listener = ListenerConfiguration(name: "default", engine: engine, listen: address, upstream: target)
             listener.iamHost = setting(iamHost, "IAM_HOST")

@@ -22,7 +22,7 @@ import Testing
         #expect(configuration.aws == .init(region: "us-east-1", profile: "dev"))
         let listener = try #require(configuration.listeners.first)
         #expect(listener.name == "app" && listener.engine == .postgres)
-        #expect(listener.listen == HostAndPort(host: "127.0.0.1", port: 15432))
+        #expect(listener.listen == .tcp(HostAndPort(host: "127.0.0.1", port: 15432)))
         #expect(listener.upstream == HostAndPort(host: "db.cluster-abc.us-east-1.rds.amazonaws.com", port: 5432))
         #expect(listener.signingHost == "db.cluster-abc.us-east-1.rds.amazonaws.com" && listener.signingPort == 5432)
         #expect(listener.iamRegion == "us-east-1" && listener.iamExpiration == 870)

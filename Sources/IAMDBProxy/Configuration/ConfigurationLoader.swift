@@ -126,7 +126,7 @@ struct ConfigurationReader {
 
     static let listenerKeys = [
         "name", "engine", "listen", "upstream", "iam_host", "iam_default_port", "iam_region", "iam_expiration", "tls", "client_tls",
-        "users", "connect_timeout", "handshake_timeout", "idle_timeout", "max_connections",
+        "users", "connect_timeout", "handshake_timeout", "idle_timeout", "max_connections", "unix_socket_mode",
     ]
 
     func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
@@ -136,13 +136,22 @@ struct ConfigurationReader {
             throw error(keys["engine"], "\(path).engine", "must be postgres or mysql (got \(engineText))")
         }
         guard let listenText = try string(keys["listen"], "\(path).listen") else { throw error(node, "\(path).listen", "missing; for example 127.0.0.1:\(engine.defaultPort)") }
-        guard let listen = HostAndPort(listenText) else { throw error(keys["listen"], "\(path).listen", "must be HOST:PORT, for example 127.0.0.1:\(engine.defaultPort)") }
         guard let upstreamText = try string(keys["upstream"], "\(path).upstream") else { throw error(node, "\(path).upstream", "missing; the database endpoint as HOST:PORT") }
         guard let upstream = HostAndPort(upstreamText, defaultPort: engine.defaultPort), upstream.port > 0 else {
             throw error(keys["upstream"], "\(path).upstream", "must be HOST:PORT of the database endpoint")
         }
+        guard let listen = ListenerConfiguration.ListenAddress(listenText, engine: engine, upstreamPort: upstream.port) else {
+            throw error(keys["listen"], "\(path).listen",
+                        "must be HOST:PORT (for example 127.0.0.1:\(engine.defaultPort)) or unix:/absolute/path (a directory for postgres, the socket file for mysql)")
+        }
         var listener = ListenerConfiguration(
             name: try string(keys["name"], "\(path).name") ?? "listener\(index)", engine: engine, listen: listen, upstream: upstream)
+        if let modeText = try string(keys["unix_socket_mode"], "\(path).unix_socket_mode") {
+            guard let mode = UInt16(modeText, radix: 8), mode <= 0o777 else {
+                throw error(keys["unix_socket_mode"], "\(path).unix_socket_mode", "must be octal permissions such as \"0660\" (quote it in YAML)")
+            }
+            listener.unixSocketMode = mode
+        }
         listener.iamHost = try string(keys["iam_host"], "\(path).iam_host")
         listener.iamDefaultPort = try integer(keys["iam_default_port"], "\(path).iam_default_port", range: 1...65_535)
         listener.iamRegion = try string(keys["iam_region"], "\(path).iam_region")

@@ -39,9 +39,43 @@ public struct ListenerConfiguration: Sendable, Equatable {
         }
     }
 
+    /// Where a listener accepts connections.
+    public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
+        case tcp(HostAndPort)
+        /// The socket file: for PostgreSQL `DIR/.s.PGSQL.<port>`, which libpq looks for when
+        /// given `host=DIR`; for MySQL the file the client's `--socket` names.
+        case unix(path: String)
+
+        public var description: String {
+            switch self {
+            case .tcp(let address): "\(address)"
+            case .unix(let path): "unix:\(path)"
+            }
+        }
+
+        /// `HOST:PORT`, or `unix:/path` (a directory for postgres, where the socket is named
+        /// after the upstream port as libpq expects; the socket file itself for mysql).
+        public init?(_ text: String, engine: Engine, upstreamPort: Int) {
+            if text.hasPrefix("unix:") {
+                var path = String(text.dropFirst("unix:".count))
+                guard path.hasPrefix("/"), path.count > 1 else { return nil }
+                if engine == .postgres {
+                    if path.hasSuffix("/") { path.removeLast() }
+                    path += "/.s.PGSQL.\(upstreamPort)"
+                }
+                self = .unix(path: path)
+            } else {
+                guard let address = HostAndPort(text) else { return nil }
+                self = .tcp(address)
+            }
+        }
+    }
+
     public var name: String
     public var engine: Engine
-    public var listen: HostAndPort
+    public var listen: ListenAddress
+    /// Permissions of a unix socket file (octal 0660 by default: owner and group).
+    public var unixSocketMode: UInt16 = 0o660
     public var upstream: HostAndPort
     /// The host name the token is signed for (default: the upstream host).
     public var iamHost: String?
@@ -62,6 +96,10 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var handshakeTimeoutSeconds: Double = 10
 
     public init(name: String, engine: Engine, listen: HostAndPort, upstream: HostAndPort) {
+        self.init(name: name, engine: engine, listen: .tcp(listen), upstream: upstream)
+    }
+
+    public init(name: String, engine: Engine, listen: ListenAddress, upstream: HostAndPort) {
         self.name = name
         self.engine = engine
         self.listen = listen

@@ -74,7 +74,7 @@ public final class ProxyServer: Service, Sendable {
             if listener.engine == .mysql { await learnGreeting(runtime) }
             let channel: any Channel
             do {
-                channel = try await ServerBootstrap(group: group)
+                var bootstrap = ServerBootstrap(group: group)
                     .serverChannelOption(.backlog, value: 1024)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .serverChannelInitializer { [logger] channel in
@@ -82,7 +82,6 @@ public final class ProxyServer: Service, Sendable {
                             try channel.pipeline.syncOperations.addHandlers(AcceptBackoffHandler(), AcceptFailureLogger(logger: logger))
                         }
                     }
-                    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                     .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
@@ -92,7 +91,15 @@ public final class ProxyServer: Service, Sendable {
                             }
                         }
                     }
-                    .bind(host: listener.listen.host, port: listener.listen.port).get()
+                switch listener.listen {
+                case .tcp(let address):
+                    bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                    channel = try await bootstrap.bind(host: address.host, port: address.port).get()
+                case .unix(let path):
+                    try UnixSocketFile.prepare(path)
+                    channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+                    try UnixSocketFile.setMode(path, listener.unixSocketMode)
+                }
             } catch {
                 throw ProxyStartError(listener: listener.name, reason: "cannot listen on \(listener.listen): \(error)")
             }
@@ -129,6 +136,9 @@ public final class ProxyServer: Service, Sendable {
     public func stopListening() async {
         for channel in channels.withLockedValue({ channels in defer { channels = [] }; return channels }) {
             try? await channel.close()
+        }
+        for listener in configuration.listeners {
+            if case .unix(let path) = listener.listen { UnixSocketFile.remove(path) }
         }
     }
 

@@ -71,6 +71,7 @@ struct SessionRecord {
 extension SocketAddress {
     /// `127.0.0.1:5432` / `[::1]:5432`, for log lines.
     var logDescription: String {
+        if case .unixDomainSocket = self { return pathname.map { $0.isEmpty ? "unix" : "unix:\($0)" } ?? "unix" }
         guard let ip = ipAddress, let port else { return "\(self)" }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }

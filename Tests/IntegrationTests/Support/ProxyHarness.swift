@@ -19,7 +19,7 @@ final class ProxyHarness: Sendable {
     static func start(
         _ env: TestEnvironment, identity: TestEnvironment.Identity?, extraEnvironment: [String: String] = [:], listenerYAML: String = "",
         upstream: String? = nil, trustTestCA: Bool = true, serverName: String? = nil, topYAML: String = "",
-        engine: String = "postgres"
+        engine: String = "postgres", listen: String? = nil
     ) async throws -> ProxyHarness {
         let defaultUpstream = "localhost:\(engine == "mysql" ? env.mysql.port : env.postgres.port)"
         let port = try await freePort()
@@ -31,7 +31,7 @@ final class ProxyHarness: Sendable {
             listeners:
               - name: \(engine == "mysql" ? "my" : "pg")
                 engine: \(engine)
-                listen: 127.0.0.1:\(port)
+                listen: \(listen ?? "127.0.0.1:\(port)")
                 upstream: \(upstream ?? defaultUpstream)
                 iam_region: \(env.region)
                 tls:
