@@ -107,12 +107,30 @@ struct RunCommand: AsyncParsableCommand {
         let server = ProxyServer(configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let reloads = Task { await reloadOnSIGHUP(server, logger: logger) }
+        defer { reloads.cancel() }
         do {
             try await group.run()
         } catch let error as ProxyStartError {
             throw CommandFailure("iam-db-proxy: \(error)")
         } catch let error as SessionsCut {
             throw CommandFailure("iam-db-proxy: \(error)")
+        }
+    }
+
+    /// SIGHUP re-reads the configuration (file, then environment and flags, as at start).
+    private func reloadOnSIGHUP(_ server: ProxyServer, logger: Logger) async {
+        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+            guard setting(config, "CONFIG") != nil else {
+                logger.warning("SIGHUP ignored: the proxy was started without a configuration file")
+                continue
+            }
+            logger.info("SIGHUP: reloading the configuration")
+            do {
+                await server.reload(try makeConfiguration())
+            } catch {
+                server.reloadFailed("\(error)")
+            }
         }
     }
 

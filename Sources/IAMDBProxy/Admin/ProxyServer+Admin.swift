@@ -15,7 +15,7 @@ extension ProxyServer {
         if let maximum = limits.maxOverall, limits.sessions.count >= maximum {
             return "max_connections reached (\(maximum) sessions)"
         }
-        let listeners = runtimes.withLock { $0 }
+        let listeners = bound.withLock { $0.map(\.runtime) }
         let full = listeners.filter { runtime in runtime.configuration.maxConnections.map { runtime.openSessionCount >= $0 } ?? false }
         if !listeners.isEmpty, full.count == listeners.count {
             return "max_connections reached on every listener"
@@ -56,7 +56,7 @@ extension ProxyServer {
     }
 
     func metricsExposition() -> String {
-        let listeners = runtimes.withLock { $0 }
+        let listeners = bound.withLock { $0.map(\.runtime) }
         let tokenStatistics = tokens.statistics
         let credentialStatistics = tokens.credentials.statisticsByProvider
         func perListener(_ value: (ListenerRuntime) -> Int) -> [(ProxyMetrics.Labels, Double)] {
@@ -96,6 +96,7 @@ extension ProxyMetrics {
         handshakeDuration: ("histogram", "Seconds from accepting a client to relaying (login included)."),
         loginFailures: ("counter", "Sessions that ended before relaying, by class: authentication, upstream, limit, protocol, other."),
         upstreamFailures: ("counter", "Upstream connection problems during login, by reason: connect, tls, timeout, closed."),
+        reloads: ("counter", "Configuration reloads (SIGHUP), by result: ok or failed."),
     ]
 
     /// The class of a login failure from the SQLSTATE sent to the client (PostgreSQL or MySQL).

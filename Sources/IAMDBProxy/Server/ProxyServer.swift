@@ -20,9 +20,8 @@ public final class ProxyServer: Service, Sendable {
     let mysqlSessions = MySQLSessionRegistry()
     let limits: ConnectionLimits
     let metrics = ProxyMetrics()
-    private let channels = NIOLockedValueBox<[any Channel]>([])
-    /// The started listeners, for the admin endpoints.
-    let runtimes = Mutex<[ListenerRuntime]>([])
+    /// The listeners accepting now (changed by a reload).
+    let bound = Mutex<[BoundListener]>([])
     let started = Atomic(false)
     let shuttingDown = Atomic(false)
     /// `POST /quitquitquit` asks for the same graceful shutdown as SIGTERM.
@@ -51,7 +50,7 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
-    private func makeRuntime(for listener: ListenerConfiguration) throws(ProxyStartError) -> ListenerRuntime {
+    func makeRuntime(for listener: ListenerConfiguration) throws(ProxyStartError) -> ListenerRuntime {
         do {
             return try ListenerRuntime(configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
                                        cancelRegistry: cancelRegistry, mysqlSessions: mysqlSessions, limits: limits, metrics: metrics,
@@ -65,55 +64,61 @@ public final class ProxyServer: Service, Sendable {
     /// (useful with port 0). The "listening" lines come once all are bound.
     @discardableResult
     public func start() async throws -> [String: SocketAddress] {
-        var addresses: [String: SocketAddress] = [:]
-        var announcements: [Logger.Metadata] = []
         let fileLimit = OpenFileLimit.raiseToHardLimit()
         logger.info("open file limit", metadata: ["open_file_limit": "\(fileLimit)", "sessions_possible": "\(fileLimit / 2)"])
+        var listeners: [BoundListener] = []
         for listener in configuration.listeners {
-            let runtime = try makeRuntime(for: listener)
-            if listener.engine == .mysql { await learnGreeting(runtime) }
-            let channel: any Channel
-            do {
-                var bootstrap = ServerBootstrap(group: group)
-                    .serverChannelOption(.backlog, value: 1024)
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .serverChannelInitializer { [logger] channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandlers(AcceptBackoffHandler(), AcceptFailureLogger(logger: logger))
-                        }
-                    }
-                    .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
-                    .childChannelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            switch listener.engine {
-                            case .postgres: try channel.pipeline.syncOperations.addHandler(PostgresSessionHandler(runtime: runtime))
-                            case .mysql: try channel.pipeline.syncOperations.addHandler(MySQLSessionHandler(runtime: runtime))
-                            }
-                        }
-                    }
-                switch listener.listen {
-                case .tcp(let address):
-                    bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                    channel = try await bootstrap.bind(host: address.host, port: address.port).get()
-                case .unix(let path):
-                    try UnixSocketFile.prepare(path)
-                    channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
-                    try UnixSocketFile.setMode(path, listener.unixSocketMode)
-                }
-            } catch {
-                throw ProxyStartError(listener: listener.name, reason: "cannot listen on \(listener.listen): \(error)")
-            }
-            channels.withLockedValue { $0.append(channel) }
-            runtimes.withLock { $0.append(runtime) }
-            addresses[listener.name] = channel.localAddress
-            announcements.append([
-                "listener": "\(listener.name)", "address": "\(channel.localAddress?.logDescription ?? "?")",
-                "upstream": "\(listener.upstream)", "region": "\(runtime.region)", "tls": "\(listener.tls.mode.rawValue)",
-            ])
+            listeners.append(try await bind(listener))
+            bound.withLock { $0 = listeners }
         }
         started.store(true, ordering: .releasing)
-        announcements.forEach { logger.info("listening", metadata: $0) }
-        return addresses
+        listeners.forEach(announce)
+        return Dictionary(uniqueKeysWithValues: listeners.compactMap { entry in entry.channel.localAddress.map { (entry.runtime.configuration.name, $0) } })
+    }
+
+    /// One listener's runtime and accepting channel.
+    func bind(_ listener: ListenerConfiguration) async throws(ProxyStartError) -> BoundListener {
+        let runtime = try makeRuntime(for: listener)
+        if listener.engine == .mysql { await learnGreeting(runtime) }
+        do {
+            var bootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { [logger] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers(AcceptBackoffHandler(), AcceptFailureLogger(logger: logger))
+                    }
+                }
+                .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        switch listener.engine {
+                        case .postgres: try channel.pipeline.syncOperations.addHandler(PostgresSessionHandler(runtime: runtime))
+                        case .mysql: try channel.pipeline.syncOperations.addHandler(MySQLSessionHandler(runtime: runtime))
+                        }
+                    }
+                }
+            switch listener.listen {
+            case .tcp(let address):
+                bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                return BoundListener(runtime: runtime, channel: try await bootstrap.bind(host: address.host, port: address.port).get())
+            case .unix(let path):
+                try UnixSocketFile.prepare(path)
+                let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+                try UnixSocketFile.setMode(path, listener.unixSocketMode)
+                return BoundListener(runtime: runtime, channel: channel)
+            }
+        } catch {
+            throw ProxyStartError(listener: listener.name, reason: "cannot listen on \(listener.listen): \(error)")
+        }
+    }
+
+    func announce(_ entry: BoundListener) {
+        let listener = entry.runtime.configuration
+        logger.info("listening", metadata: [
+            "listener": "\(listener.name)", "address": "\(entry.channel.localAddress?.logDescription ?? "?")",
+            "upstream": "\(listener.upstream)", "region": "\(entry.runtime.region)", "tls": "\(listener.tls.mode.rawValue)",
+        ])
     }
 
     /// One look at a MySQL server's greeting, so the first clients are greeted like it. An
@@ -134,11 +139,8 @@ public final class ProxyServer: Service, Sendable {
 
     /// Stops accepting new connections.
     public func stopListening() async {
-        for channel in channels.withLockedValue({ channels in defer { channels = [] }; return channels }) {
-            try? await channel.close()
-        }
-        for listener in configuration.listeners {
-            if case .unix(let path) = listener.listen { UnixSocketFile.remove(path) }
+        for entry in bound.withLock({ listeners in defer { listeners = [] }; return listeners }) {
+            await entry.close()
         }
     }
 
@@ -166,6 +168,19 @@ public final class ProxyServer: Service, Sendable {
         } else {
             logger.info("all sessions finished; exiting")
         }
+    }
+}
+
+/// A listener that accepts connections: its runtime (sessions keep theirs after a reload)
+/// and its listening channel.
+struct BoundListener: Sendable {
+    let runtime: ListenerRuntime
+    let channel: any Channel
+
+    /// Stops accepting; sessions already open go on.
+    func close() async {
+        try? await channel.close()
+        if case .unix(let path) = runtime.configuration.listen { UnixSocketFile.remove(path) }
     }
 }
 

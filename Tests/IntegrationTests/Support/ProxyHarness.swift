@@ -87,6 +87,9 @@ final class ProxyHarness: Sendable {
     /// Sends SIGTERM, as an orchestrator does, without waiting.
     func sendSIGTERM() { process.terminate() }
 
+    /// Sends SIGHUP (reload the configuration file), without waiting.
+    func sendSIGHUP() { kill(process.processIdentifier, SIGHUP) }
+
     /// Waits for the proxy to exit; returns its exit status.
     func waitForExit() -> Int32 {
         process.waitUntilExit()
