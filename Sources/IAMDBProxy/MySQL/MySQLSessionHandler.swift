@@ -80,7 +80,7 @@ final class MySQLSessionHandler: ChannelInboundHandler, RemovableChannelHandler,
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        record.closeReason = record.closeReason ?? "client connection error: \(error)"
+        record.failure = record.failure ?? "client connection error: \(error)"
         context.close(promise: nil)
     }
 
@@ -145,7 +145,7 @@ final class MySQLSessionHandler: ChannelInboundHandler, RemovableChannelHandler,
 
     private func finish(error: ByteBuffer?, reason: String) {
         guard let context else { return }
-        record.closeReason = reason
+        record.failure = reason
         upstream?.close()
         let channel = context.channel
         if let error, let sqlState = Self.sqlState(of: error) { record.loginFailed(sqlState: sqlState) }

@@ -84,7 +84,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        record.closeReason = record.closeReason ?? "client connection error: \(error)"
+        record.failure = record.failure ?? "client connection error: \(error)"
         context.close(promise: nil)
     }
 
@@ -151,7 +151,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func finish(error: ByteBuffer?, reason: String) {
         guard let context else { return }
-        record.closeReason = reason
+        record.failure = reason
         upstream?.close()
         let channel = context.channel
         if let error, let sqlState = Self.sqlState(of: error) { record.loginFailed(sqlState: sqlState) }
@@ -242,7 +242,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         } else {
             logger.info("cancel request for an unknown session ignored")
         }
-        record.closeReason = "cancel request"
+        record.kind = "cancel"
         context.close(promise: nil)
     }
 

@@ -8,7 +8,10 @@ struct SessionRecord {
     let runtime: ListenerRuntime
     var logger: Logger
     private(set) var openedAt = NIODeadline.now()
-    var closeReason: String?
+    /// Why the session ended early (logged as `error`), if it did.
+    var failure: String?
+    /// What the connection was, when not a session (`cancel` for a PostgreSQL CancelRequest).
+    var kind: String?
     var glue: (client: GlueHandler, upstream: GlueHandler)?
     private var loginTimer: Scheduled<Void>?
 
@@ -63,7 +66,8 @@ struct SessionRecord {
             metadata["bytes_up"] = "\(glue.client.bytesRead)"
             metadata["bytes_down"] = "\(glue.upstream.bytesRead)"
         }
-        if let closeReason { metadata["reason"] = "\(closeReason)" }
+        if let failure { metadata["error"] = "\(failure)" }
+        if let kind { metadata["kind"] = "\(kind)" }
         logger.info("connection closed", metadata: metadata)
     }
 }
