@@ -19,7 +19,7 @@ final class ProxyHarness: Sendable {
     static func start(
         _ env: TestEnvironment, identity: TestEnvironment.Identity?, extraEnvironment: [String: String] = [:], listenerYAML: String = "",
         upstream: String? = nil, trustTestCA: Bool = true, serverName: String? = nil, topYAML: String = "",
-        engine: String = "postgres", listen: String? = nil
+        engine: String = "postgres", listen: String? = nil, openFileLimit: Int? = nil
     ) async throws -> ProxyHarness {
         let defaultUpstream = "localhost:\(engine == "mysql" ? env.mysql.port : env.postgres.port)"
         let port = try await freePort()
@@ -51,7 +51,9 @@ final class ProxyHarness: Sendable {
         let logs = LogCollector()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: signalResettingLauncher[0])
-        process.arguments = Array(signalResettingLauncher.dropFirst()) + [executable, "--config", configurationFile]
+        // A low descriptor limit (soft and hard) is set with prlimit, so the proxy cannot raise it.
+        let limit = openFileLimit.map { ["/usr/bin/prlimit", "--nofile=\($0):\($0)", "--"] } ?? []
+        process.arguments = Array(signalResettingLauncher.dropFirst()) + limit + [executable, "--config", configurationFile]
         process.environment = variables
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
