@@ -64,9 +64,8 @@ public struct CommandFramer: Sendable {
                 remainingPayload -= step
                 continue
             }
-            guard let header = work.getBytes(at: work.readerIndex, length: Self.headerLength) else { break }
-            let length = Int(header[0]) | Int(header[1]) << 8 | Int(header[2]) << 16
-            let isCommand = header[3] == 0 && !continuesLargePacket && !streamingFile
+            guard let (length, sequenceID) = PacketFrame.header(in: work, at: work.readerIndex) else { break }
+            let isCommand = sequenceID == 0 && !continuesLargePacket && !streamingFile
             if isCommand, length > 0 {
                 guard let command = work.getInteger(at: work.readerIndex + Self.headerLength, as: UInt8.self) else { break }
                 if command == Self.commandChangeUser || (command == Self.commandQuery && length <= Self.longestInspectedQuery) {

@@ -14,12 +14,18 @@ public struct PacketFrame: Sendable, Equatable {
 
     /// Returns nil (reader index untouched) until the whole packet is buffered.
     public static func decode(from buffer: inout ByteBuffer) -> PacketFrame? {
-        guard let header = buffer.getBytes(at: buffer.readerIndex, length: 4) else { return nil }
-        let length = Int(header[0]) | Int(header[1]) << 8 | Int(header[2]) << 16
-        guard buffer.readableBytes >= 4 + length else { return nil }
+        guard let (length, sequenceID) = header(in: buffer, at: buffer.readerIndex),
+            buffer.readableBytes >= 4 + length
+        else { return nil }
         buffer.moveReaderIndex(forwardBy: 4)
         let payload = buffer.readSlice(length: length)!
-        return PacketFrame(sequenceID: header[3], payload: payload)
+        return PacketFrame(sequenceID: sequenceID, payload: payload)
+    }
+
+    /// The payload length and sequence id of the header at `index`, read without allocating.
+    static func header(in buffer: ByteBuffer, at index: Int) -> (length: Int, sequenceID: UInt8)? {
+        guard let word = buffer.getInteger(at: index, endianness: .little, as: UInt32.self) else { return nil }
+        return (Int(word & 0xFF_FFFF), UInt8(word >> 24))
     }
 
     public func encode(into buffer: inout ByteBuffer) {
