@@ -21,6 +21,7 @@ final class MySQLCommandInspector: ChannelInboundHandler, RemovableChannelHandle
     /// Not yet framed, for the same reason.
     private var queuedInput: [ByteBuffer] = []
     private var killInProgress = false
+    private var removed = false
 
     init(runtime: ListenerRuntime, user: String, logger: Logger) {
         self.runtime = runtime
@@ -81,7 +82,13 @@ final class MySQLCommandInspector: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
+    }
+
     private func killFinished(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        // The client may have gone while the KILL was carried out.
+        guard !removed else { return }
         reply(payload, context: context)
         killInProgress = false
         drain(context: context)
