@@ -130,7 +130,7 @@ import Testing
         #expect(try abortedConnects() == before)
     }
 
-    @Test func killWithTheGreetingsIDStopsTheQueryEvenAfterASilentRetry() async throws {
+    @Test func killWithTheGreetingsIDStopsTheQueryOrTheSessionEvenAfterASilentRetry() async throws {
         let proxy = try await ProxyHarness.start(env, identity: nil, extraEnvironment: try RotatingCredentials.environment(env), engine: "mysql")
         defer { proxy.stop() }
         // Cache a token, then make the server refuse it: the next login retries silently.
@@ -161,10 +161,15 @@ import Testing
                 killer.cursor().execute("KILL QUERY 4000000000")
             except pymysql.err.OperationalError as error:
                 print(error.args[0])
+            killer.cursor().execute("KILL CONNECTION %d" % victim.thread_id())
+            try:
+                victim.cursor().execute("SELECT 1"); print("victim alive")
+            except pymysql.err.OperationalError as error:
+                print("victim gone", error.args[0] in (2006, 2013))
             """)
         #expect(result.status == 0, "\(result.stderr)")
         // 1317: query execution was interrupted; 1094: unknown thread id.
-        #expect(result.stdout == "True 1317 True\n1094\n")
+        #expect(result.stdout == "True 1317 True\n1094\nvictim gone True\n", "\(result.stderr)")
         #expect(proxy.logs.text.contains("cached token refused; retrying once"))
         #expect(proxy.logs.text.contains("forwarding KILL"))
     }
