@@ -1,16 +1,13 @@
 import AWSAuth
-import Foundation
 import Logging
 import NIOCore
-import NIOPosix
-import NIOSSL
 import NIOTLS
 import PostgresWire
 
 /// Runs one PostgreSQL client session through its startup phase: it feeds client, upstream
 /// and token events to `PostgresProxyHandshake` and performs the actions it returns. Once the
 /// upstream sends ReadyForQuery it hands both channels to a `GlueHandler` pair and leaves.
-final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamLinkDelegate {
+final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -18,14 +15,14 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
     static let maximumPendingClientBytes = 64 * 1024
     static let tlsRecordType: UInt8 = 0x16
 
-    private let runtime: ListenerRuntime
-    private var machine: PostgresProxyHandshake
-    private var record: SessionRecord
-    private var context: ChannelHandlerContext?
-    private var clientBuffer = ByteBuffer()
-    private var upstreamBuffer = ByteBuffer()
-    private var upstream: UpstreamLink?
-    private var tokenKey: TokenCache.Key?
+    let runtime: ListenerRuntime
+    var machine: PostgresProxyHandshake
+    var record: SessionRecord
+    var context: ChannelHandlerContext?
+    var clientBuffer = ByteBuffer()
+    var upstreamBuffer = ByteBuffer()
+    var upstream: UpstreamLink?
+    var tokenKey: TokenCache.Key?
     private var registeredKey: BackendKey?
 
     init(runtime: ListenerRuntime) {
@@ -35,25 +32,14 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         record = SessionRecord(runtime: runtime)
     }
 
-    private var loopBound: NIOLoopBound<PostgresSessionHandler> { NIOLoopBound(self, eventLoop: context!.eventLoop) }
-    private var logger: Logger { record.logger }
-
     // MARK: Client channel
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        let link = UpstreamLink(runtime: runtime, eventLoop: context.eventLoop)
-        link.delegate = self
-        upstream = link
+        attach(context)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let session = loopBound
-        if !record.opened(context, onTimeout: { session.value.handshakeTimedOut() }) {
-            machine.configuration.tooManyConnections = true
-        }
-        let channel = context.channel
-        channel.closeFuture.whenComplete { _ in session.value.sessionEnded(channel) }
+        if !begin(context) { machine.configuration.tooManyConnections = true }
         context.fireChannelActive()
     }
 
@@ -90,29 +76,18 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func startDirectTLS(context: ChannelHandlerContext, firstBytes: ByteBuffer) {
         let actions = machine.clientStartsDirectTLS()
-        guard actions.isEmpty, let clientTLS = runtime.clientTLS else {
+        guard actions.isEmpty, runtime.clientTLS != nil else {
             perform(actions)
             return
         }
-        guard addClientTLSHandler(context: context, clientTLS) else { return }
+        guard startClientTLS(context) else { return }
         // Let the TLS handler see the ClientHello we already read.
         context.pipeline.syncOperations.fireChannelRead(NIOAny(firstBytes))
     }
 
-    /// Puts TLS in front of the client connection; on failure ends the session and says false.
-    private func addClientTLSHandler(context: ChannelHandlerContext, _ clientTLS: ClientTLSContext) -> Bool {
-        do {
-            try clientTLS.install(in: context.pipeline)
-            return true
-        } catch {
-            finish(error: nil, reason: "cannot start client TLS: \(error)")
-            return false
-        }
-    }
-
     // MARK: Actions
 
-    private func perform(_ actions: [PostgresProxyHandshake.Action]) {
+    func perform(_ actions: [PostgresProxyHandshake.Action]) {
         guard let context else { return }
         for action in actions {
             switch action {
@@ -120,10 +95,9 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
                 context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
             case .acceptClientTLS(let answer):
                 context.writeAndFlush(wrapOutboundOut(answer), promise: nil)
-                if let clientTLS = runtime.clientTLS { _ = addClientTLSHandler(context: context, clientTLS) }
+                _ = startClientTLS(context)
             case .connectUpstream(let user):
-                upstream?.connect()
-                fetchToken(user: user)
+                connectUpstream(user: user)
             case .sendToUpstream(let bytes):
                 upstream?.send(bytes)
             case .startUpstreamTLS:
@@ -131,11 +105,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
             case .forwardCancel(let key):
                 forwardCancel(key)
             case .retryWithFreshToken(let user):
-                logger.info("cached token refused; retrying once with a fresh token")
-                runtime.forgetToken(tokenKey)
-                upstreamBuffer.clear()
-                upstream?.connect()
-                fetchToken(user: user)
+                retryWithFreshToken(user: user)
             case .registerBackendKey(let key):
                 if let address = upstream?.address {
                     registeredKey = key
@@ -149,41 +119,10 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    private func finish(error: ByteBuffer?, reason: String) {
-        guard let context else { return }
-        record.failure = reason
-        upstream?.close()
-        let channel = context.channel
-        if let error, let sqlState = Self.sqlState(of: error) { record.loginFailed(sqlState: sqlState) }
-        if let error {
-            context.writeAndFlush(wrapOutboundOut(error)).whenComplete { _ in channel.close(promise: nil) }
-        } else {
-            channel.close(promise: nil)
-        }
-    }
-
     /// The SQLSTATE of an ErrorResponse message about to go to the client.
     static func sqlState(of message: ByteBuffer) -> String? {
         guard let body = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5) else { return nil }
         return (try? ErrorResponse(body: body))?.sqlState
-    }
-
-    private func fetchToken(user: String) {
-        guard let context, let upstream else { return }
-        let session = loopBound
-        let attempt = upstream.attempt
-        runtime.fetchToken(user: user, on: context.eventLoop) { result in session.value.tokenArrived(result, attempt: attempt) }
-    }
-
-    private func tokenArrived(_ result: Result<IssuedToken, any Error>, attempt: Int) {
-        guard attempt == upstream?.attempt else { return }
-        switch result {
-        case .success(let issued):
-            tokenKey = issued.key
-            perform(machine.tokenReady(issued.token, wasCached: issued.wasCached))
-        case .failure(let error):
-            perform(machine.tokenFailed("\(error)"))
-        }
     }
 
     // MARK: UpstreamLinkDelegate
@@ -193,43 +132,12 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         perform(machine.upstreamConnected())
     }
 
-    func upstreamRead(_ bytes: ByteBuffer) {
-        var bytes = bytes
-        upstreamBuffer.writeBuffer(&bytes)
-        perform(machine.upstreamBytes(&upstreamBuffer))
-    }
+    // MARK: Endings
 
-    func upstreamTLSEstablished() {
-        perform(machine.upstreamTLSEstablished())
-    }
-
-    func upstreamFailed(_ message: String, hint: String?) {
-        guard !machine.isRelaying else { return }
-        perform(machine.upstreamFailed(message, hint: hint))
-    }
-
-    // MARK: Relay and endings
-
-    private func startRelaying(context: ChannelHandlerContext) {
-        guard let upstream else { return }
-        let pending = (client: clientBuffer, upstream: upstreamBuffer)
-        clientBuffer = ByteBuffer()
-        upstreamBuffer = ByteBuffer()
-        do {
-            let glue = try SessionRelay.start(client: context, upstream: upstream, pendingClientBytes: pending.client, pendingUpstreamBytes: pending.upstream,
-                                              idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds,
-                                              counters: (runtime.bytesUp, runtime.bytesDown))
-            record.relaying(glue, user: machine.user, database: machine.database)
-        } catch {
-            finish(error: nil, reason: "cannot start relaying: \(error)")
-        }
-    }
-
-    private func handshakeTimedOut() {
+    func handshakeTimedOut() {
         guard !machine.isRelaying else { return }
         if machine.hasReadStartup {
-            runtime.upstreamFailed(reason: "timeout")
-            perform(machine.upstreamFailed("login to \(runtime.configuration.upstream) did not finish within \(runtime.configuration.handshakeTimeoutSeconds) s"))
+            loginTimedOut()
         } else {
             finish(error: nil, reason: "client sent no startup message within \(runtime.configuration.handshakeTimeoutSeconds) s")
         }
@@ -246,9 +154,7 @@ final class PostgresSessionHandler: ChannelInboundHandler, RemovableChannelHandl
         context.close(promise: nil)
     }
 
-    private func sessionEnded(_ channel: any Channel) {
-        upstream?.close()
+    func forgetSession() {
         if let registeredKey { runtime.cancelRegistry.remove(registeredKey) }
-        record.ended(channel)
     }
 }

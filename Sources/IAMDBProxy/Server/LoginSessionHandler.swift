@@ -1,0 +1,178 @@
+import AWSAuth
+import Logging
+import MySQLWire
+import NIOCore
+import PostgresWire
+
+/// What the PostgreSQL and MySQL handshake state machines share: the events from the token
+/// cache and the upstream link, and what the session code reads back.
+protocol LoginMachine {
+    associatedtype Action
+    var isRelaying: Bool { get }
+    var user: String { get }
+    var database: String { get }
+    mutating func tokenReady(_ token: String, wasCached: Bool) -> [Action]
+    mutating func tokenFailed(_ reason: String) -> [Action]
+    mutating func upstreamBytes(_ buffer: inout ByteBuffer) -> [Action]
+    mutating func upstreamTLSEstablished() -> [Action]
+    mutating func upstreamFailed(_ message: String, hint: String?) -> [Action]
+}
+
+extension PostgresProxyHandshake: LoginMachine {}
+extension MySQLProxyHandshake: LoginMachine {}
+
+/// A client session handler during login, for either engine: the engine supplies its machine,
+/// how to perform the machine's actions and read the SQLSTATE of its error messages; the
+/// shared part here connects the upstream link and the token cache to the machine, ends a
+/// failed login, and hands a logged-in session to the relay.
+protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, SendableMetatype where OutboundOut == ByteBuffer {
+    associatedtype Machine: LoginMachine
+
+    var runtime: ListenerRuntime { get }
+    var machine: Machine { get set }
+    var record: SessionRecord { get set }
+    var context: ChannelHandlerContext? { get set }
+    var upstream: UpstreamLink? { get set }
+    var clientBuffer: ByteBuffer { get set }
+    var upstreamBuffer: ByteBuffer { get set }
+    var tokenKey: TokenCache.Key? { get set }
+
+    func perform(_ actions: [Machine.Action])
+    /// The listener's handshake timeout passed before the session was relaying.
+    func handshakeTimedOut()
+    /// Engine bookkeeping to undo when the client connection closes (cancel keys, KILL ids).
+    func forgetSession()
+    /// The SQLSTATE of an error message about to go to the client.
+    static func sqlState(of error: ByteBuffer) -> String?
+}
+
+extension LoginSessionHandler {
+    var loopBound: NIOLoopBound<Self> { NIOLoopBound(self, eventLoop: context!.eventLoop) }
+    var logger: Logger { record.logger }
+
+    /// For `handlerAdded`: keeps the context and makes the upstream link.
+    func attach(_ context: ChannelHandlerContext) {
+        self.context = context
+        let link = UpstreamLink(runtime: runtime, eventLoop: context.eventLoop)
+        link.delegate = self
+        upstream = link
+    }
+
+    /// For `channelActive`: counts the session in, arms the login timer and the close
+    /// bookkeeping; false when a connection limit is exceeded.
+    func begin(_ context: ChannelHandlerContext) -> Bool {
+        let session = loopBound
+        let withinLimits = record.opened(context, onTimeout: { session.value.handshakeTimedOut() })
+        let channel = context.channel
+        channel.closeFuture.whenComplete { _ in session.value.sessionEnded(channel) }
+        return withinLimits
+    }
+
+    /// Puts TLS in front of the client connection (when the listener has `client_tls`); on
+    /// failure ends the session. Says whether TLS is in place.
+    func startClientTLS(_ context: ChannelHandlerContext) -> Bool {
+        guard let clientTLS = runtime.clientTLS else { return false }
+        do {
+            try clientTLS.install(in: context.pipeline)
+            return true
+        } catch {
+            finish(error: nil, reason: "cannot start client TLS: \(error)")
+            return false
+        }
+    }
+
+    /// Ends the session: `error` (if any) goes to the client first; `reason` is logged.
+    func finish(error: ByteBuffer?, reason: String) {
+        guard let context else { return }
+        record.failure = reason
+        upstream?.close()
+        let channel = context.channel
+        guard let error else {
+            channel.close(promise: nil)
+            return
+        }
+        if let sqlState = Self.sqlState(of: error) { record.loginFailed(sqlState: sqlState) }
+        context.writeAndFlush(NIOAny(error)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// Dials the upstream and gets a token for `user`, both at once.
+    func connectUpstream(user: String) {
+        upstream?.connect()
+        fetchToken(user: user)
+    }
+
+    /// A cached token was refused: forget it and the credentials, and log in again.
+    func retryWithFreshToken(user: String) {
+        logger.info("cached token refused; retrying once with a fresh token")
+        runtime.forgetToken(tokenKey)
+        upstreamBuffer.clear()
+        connectUpstream(user: user)
+    }
+
+    private func fetchToken(user: String) {
+        guard let context, let upstream else { return }
+        let session = loopBound
+        let attempt = upstream.attempt
+        runtime.fetchToken(user: user, on: context.eventLoop) { result in session.value.tokenArrived(result, attempt: attempt) }
+    }
+
+    private func tokenArrived(_ result: Result<IssuedToken, any Error>, attempt: Int) {
+        guard attempt == upstream?.attempt else { return }
+        switch result {
+        case .success(let issued):
+            tokenKey = issued.key
+            perform(machine.tokenReady(issued.token, wasCached: issued.wasCached))
+        case .failure(let error):
+            perform(machine.tokenFailed("\(error)"))
+        }
+    }
+
+    // MARK: UpstreamLinkDelegate
+
+    func upstreamRead(_ bytes: ByteBuffer) {
+        var bytes = bytes
+        upstreamBuffer.writeBuffer(&bytes)
+        perform(machine.upstreamBytes(&upstreamBuffer))
+    }
+
+    func upstreamTLSEstablished() {
+        perform(machine.upstreamTLSEstablished())
+    }
+
+    func upstreamFailed(_ message: String, hint: String?) {
+        guard !machine.isRelaying else { return }
+        perform(machine.upstreamFailed(message, hint: hint))
+    }
+
+    // MARK: Relay and endings
+
+    /// Hands the logged-in session to the relay, with `clientHandlers` in front of the client's glue.
+    func startRelaying(context: ChannelHandlerContext, clientHandlers: [any ChannelHandler] = []) {
+        guard let upstream else { return }
+        let pending = (client: clientBuffer, upstream: upstreamBuffer)
+        clientBuffer = ByteBuffer()
+        upstreamBuffer = ByteBuffer()
+        do {
+            let glue = try SessionRelay.start(
+                client: context, upstream: upstream, pendingClientBytes: pending.client, pendingUpstreamBytes: pending.upstream,
+                clientHandlers: clientHandlers, idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds,
+                counters: (runtime.bytesUp, runtime.bytesDown))
+            record.relaying(glue, user: machine.user, database: machine.database)
+        } catch {
+            finish(error: nil, reason: "cannot start relaying: \(error)")
+        }
+    }
+
+    /// A login that did not finish within the handshake timeout, once the client has said who it is.
+    func loginTimedOut() {
+        runtime.upstreamFailed(reason: "timeout")
+        perform(machine.upstreamFailed(
+            "login to \(runtime.configuration.upstream) did not finish within \(runtime.configuration.handshakeTimeoutSeconds) s", hint: nil))
+    }
+
+    private func sessionEnded(_ channel: any Channel) {
+        upstream?.close()
+        forgetSession()
+        record.ended(channel)
+    }
+}
