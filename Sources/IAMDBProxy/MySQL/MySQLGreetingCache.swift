@@ -5,13 +5,10 @@ import Synchronization
 /// when the listener starts, then every upstream login refreshes it.
 final class MySQLGreetingCache: Sendable {
     private let greeting = Mutex(ServerGreeting.conservativeDefault)
-    private let learned = Atomic(false)
 
     var current: ServerGreeting { greeting.withLock { $0 } }
-    var hasLearned: Bool { learned.load(ordering: .relaxed) }
 
     func learn(_ greeting: ServerGreeting) {
         self.greeting.withLock { $0 = greeting }
-        learned.store(true, ordering: .relaxed)
     }
 }

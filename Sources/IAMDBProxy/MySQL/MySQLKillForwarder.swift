@@ -8,8 +8,8 @@ import NIOCore
 /// server applies its own privilege rules), sends the KILL with the server's thread id, and
 /// hands the server's OK or ERR payload back.
 final class MySQLKillForwarder: UpstreamLinkDelegate {
-    /// Flags for a login that only sends one statement.
-    static let capabilities: CapabilityFlags = [.protocol41, .secureConnection, .pluginAuth, .pluginAuthLengthEncodedData, .longFlag, .transactions]
+    /// utf8mb4_general_ci for the side connection (the KILL statement itself is ASCII).
+    static let utf8mb4: UInt8 = 45
 
     private let statement: KillStatement
     private let target: MySQLSessionRegistry.Session
@@ -30,7 +30,7 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
         self.logger = logger
         self.completion = completion
         link = UpstreamLink(runtime: target.runtime, eventLoop: eventLoop)
-        login = MySQLUpstreamLogin(client: .init(capabilities: Self.capabilities, user: user))
+        login = MySQLUpstreamLogin(client: .init(capabilities: .minimalClient, characterSet: Self.utf8mb4, user: user))
     }
 
     static func forward(_ statement: KillStatement, to target: MySQLSessionRegistry.Session, as user: String, on eventLoop: any EventLoop,

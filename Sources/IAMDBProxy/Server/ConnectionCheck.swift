@@ -106,7 +106,7 @@ public enum ConnectionCheck {
                 }
                 guard greeted else {
                     greeted = true
-                    var flags: CapabilityFlags = [.protocol41, .secureConnection, .pluginAuth, .pluginAuthLengthEncodedData, .longFlag, .transactions]
+                    var flags = CapabilityFlags.minimalClient
                     if database != nil { flags.insert(.connectWithDB) }
                     let response = HandshakeResponse(capabilities: flags, characterSet: 45, user: user, database: database,
                                                      authPluginName: "mysql_native_password")

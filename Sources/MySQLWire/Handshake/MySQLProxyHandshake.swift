@@ -143,10 +143,10 @@ public struct MySQLProxyHandshake: Sendable {
     }
 
     private func makeLogin(_ response: HandshakeResponse) -> MySQLUpstreamLogin {
-        MySQLUpstreamLogin(client: .init(
-            capabilities: response.capabilities, maxPacketSize: response.maxPacketSize, characterSet: response.characterSet,
-            user: response.user, database: response.database,
-            attributes: response.capabilities.contains(.connectAttributes) ? response.attributes : nil))
+        var client = response
+        // Attributes the greeting did not offer are not passed on.
+        if !client.capabilities.contains(.connectAttributes) { client.attributes = nil }
+        return MySQLUpstreamLogin(client: client)
     }
 
     // MARK: Upstream and token events

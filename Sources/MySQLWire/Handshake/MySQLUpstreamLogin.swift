@@ -5,26 +5,6 @@ import NIOCore
 /// `mysql_clear_password`, answer AuthSwitchRequest / AuthMoreData, end on OK or ERR.
 /// The proxy runs one per client session; the KILL forwarder runs one per KILL.
 public struct MySQLUpstreamLogin: Sendable {
-    /// What the client chose, passed upstream unchanged (the proxy then relays raw bytes).
-    public struct Client: Sendable, Equatable {
-        public var capabilities: CapabilityFlags
-        public var maxPacketSize: UInt32
-        public var characterSet: UInt8
-        public var user: String
-        public var database: String?
-        public var attributes: ByteBuffer?
-
-        public init(capabilities: CapabilityFlags, maxPacketSize: UInt32 = 16 * 1024 * 1024, characterSet: UInt8 = 45,
-                    user: String, database: String? = nil, attributes: ByteBuffer? = nil) {
-            self.capabilities = capabilities
-            self.maxPacketSize = maxPacketSize
-            self.characterSet = characterSet
-            self.user = user
-            self.database = database
-            self.attributes = attributes
-        }
-    }
-
     public enum Step: Sendable, Equatable {
         /// A framed packet for the server.
         case send(ByteBuffer)
@@ -51,14 +31,16 @@ public struct MySQLUpstreamLogin: Sendable {
     static let clientOnly: CapabilityFlags = [.ssl, .sslVerifyServerCertificate, .rememberOptions, .connectWithDB, .connectAttributes]
     static let maximumAuthenticationRounds = 5
 
-    public let client: Client
+    /// What the client chose (its auth response and plugin are not used), passed upstream
+    /// unchanged, since the proxy relays raw bytes once logged in.
+    public let client: HandshakeResponse
     private(set) var phase = Phase.awaitingGreeting
     public private(set) var greeting: ServerGreeting?
     private var token: String?
     private var tlsReady = false
     private var rounds = 0
 
-    public init(client: Client) { self.client = client }
+    public init(client: HandshakeResponse) { self.client = client }
 
     /// The flags sent upstream: the client's, minus what only concerns its own leg, plus
     /// what TLS and the plugin answer need.
@@ -120,18 +102,18 @@ public struct MySQLUpstreamLogin: Sendable {
                 "the server no longer offers capabilities \(unsupported) the client negotiated with the proxy's greeting; reconnect")]
         }
         phase = .tlsHandshake
-        let request = HandshakeResponse(capabilities: upstreamCapabilities, maxPacketSize: client.maxPacketSize,
-                                        characterSet: client.characterSet, user: client.user)
+        var request = client
+        request.capabilities = upstreamCapabilities
         return [.greeted(greeting), .send(Self.frame(request.encodeSSLRequest(), sequenceID: frame.sequenceID &+ 1)), .startTLS]
     }
 
     private mutating func sendResponse() -> [Step] {
         guard let token else { return [] }
         phase = .authenticating
-        let response = HandshakeResponse(
-            capabilities: upstreamCapabilities, maxPacketSize: client.maxPacketSize, characterSet: client.characterSet,
-            user: client.user, authResponse: Self.clearPassword(token), database: client.database,
-            authPluginName: Self.clearPasswordPlugin, attributes: client.attributes)
+        var response = client
+        response.capabilities = upstreamCapabilities
+        response.authResponse = Self.clearPassword(token)
+        response.authPluginName = Self.clearPasswordPlugin
         // Greeting 0, SSLRequest 1, this response 2.
         return [.send(Self.frame(response.encode(), sequenceID: 2))]
     }

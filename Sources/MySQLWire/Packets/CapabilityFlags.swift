@@ -56,6 +56,9 @@ public struct CapabilityFlags: OptionSet, Sendable, Hashable, CustomStringConver
         .sslVerifyServerCertificate, .rememberOptions, .canHandleExpiredPasswords, .interactive, .clientMySQL,
     ]
 
+    /// What the proxy's own short-lived logins ask for (a KILL, `check --connect`).
+    public static let minimalClient: Self = [.protocol41, .secureConnection, .pluginAuth, .pluginAuthLengthEncodedData, .longFlag, .transactions]
+
     public var lower: UInt32 { UInt32(truncatingIfNeeded: rawValue) }
     public var extended: UInt32 { UInt32(truncatingIfNeeded: rawValue >> 32) }
 
