@@ -52,10 +52,11 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcomingFeatures
         ),
+        .target(name: "CMallocStatistics"),
         .target(
             name: "IAMDBProxy",
             dependencies: [
-                "AWSAuth", "PostgresWire", "MySQLWire",
+                "AWSAuth", "PostgresWire", "MySQLWire", "CMallocStatistics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -116,7 +117,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "AWSAuth", "IAMDBProxy", "PostgresWire", "TestSupport", "CLibPQ",
+                "AWSAuth", "IAMDBProxy", "PostgresWire", "MySQLWire", "TestSupport", "CLibPQ",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -98,7 +98,7 @@ struct RunCommand: AsyncParsableCommand {
                 handler.logLevel = level
                 return handler
             }
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = TextLogHandler(label: label)
             handler.logLevel = level
             return handler
         }
@@ -182,7 +182,12 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let http = setting(httpListen, "HTTP_LISTEN") {
             guard let address = HostAndPort(http) else { throw commandLineError("--http-listen", "must be HOST:PORT, for example 127.0.0.1:9090") }
-            configuration.http = .init(listen: address)
+            configuration.http = .init(listen: address, adminToken: configuration.http?.adminToken)
+        }
+        if let token = setting(nil, "ADMIN_TOKEN") {
+            guard configuration.http != nil else { throw commandLineError("IAM_DB_PROXY_ADMIN_TOKEN", "needs the admin HTTP server (--http-listen or http.listen)") }
+            guard token.count >= 16 else { throw commandLineError("IAM_DB_PROXY_ADMIN_TOKEN", "must be at least 16 characters") }
+            configuration.http?.adminToken = token
         }
         if let region = setting(region, "REGION") { configuration.aws.region = region }
         if let profile = setting(profile, "PROFILE") { configuration.aws.profile = profile }

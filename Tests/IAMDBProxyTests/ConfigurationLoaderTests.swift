@@ -49,6 +49,8 @@ import Testing
         ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tls: {mode: sometimes}\n", 5, "listeners[0].tls.mode", "verify-full"),
         ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    iam_expiration: 3600\n", 5, "listeners[0].iam_expiration", "1 to 900"),
         ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tls: {ca_file: /no/such.pem}\n", 5, "listeners[0].tls.ca_file", "cannot read /no/such.pem"),
+        ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tls: {mode: verify-ca}\n", 5, "listeners[0].tls.mode", "verify-ca needs tls.ca_file"),
+        ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    allow_replication: maybe\n", 5, "listeners[0].allow_replication", "true or false"),
         ("aws:\n  region: us-east-1\n", nil, "listeners", "missing"),
         ("listeners: [\n", 2, "", "not valid YAML"),
     ] as [(String, Int?, String, String)])

@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import NIOCore
 import TestSupport
 import Testing
 
@@ -13,8 +14,9 @@ import Testing
     struct Admin {
         let port: Int
 
-        func get(_ path: String, method: String = "GET") throws -> (status: Int, body: String) {
-            let result = try runProcess("/usr/bin/curl", ["-s", "-m", "10", "-X", method, "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
+        func get(_ path: String, method: String = "GET", headers: [String] = []) throws -> (status: Int, body: String) {
+            let result = try runProcess("/usr/bin/curl", ["-s", "-m", "10", "-X", method, "-w", "\n%{http_code}"]
+                                        + headers.flatMap { ["-H", $0] } + ["http://127.0.0.1:\(port)\(path)"])
             var lines = result.stdout.components(separatedBy: "\n")
             let status = Int(lines.removeLast()) ?? 0
             return (status, lines.joined(separator: "\n"))
@@ -112,5 +114,41 @@ import Testing
         #expect(try admin.get("/liveness").status == 200)
         #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status == 0, "listeners keep accepting during min_sigterm_delay")
         #expect(proxy.waitForExit() == 0)
+    }
+
+    @Test func browserAndRebindingRequestsAreRefused() async throws {
+        // Regression: a cross-origin form POST to loopback could stop the proxy.
+        let (proxy, admin) = try await start(identity: env.longTerm)
+        defer { proxy.stop() }
+        #expect(try admin.get("/quitquitquit", method: "POST", headers: ["Origin: https://evil.example"]).status == 403)
+        #expect(try admin.get("/metrics", headers: ["Sec-Fetch-Site: cross-site"]).status == 403)
+        #expect(try admin.get("/readiness", headers: ["Host: rebound.evil.example:9090"]).status == 403)
+        #expect(try admin.get("/readiness", headers: ["Host: localhost:9090"]).status == 200)
+        #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status == 0, "the proxy must still be running")
+    }
+
+    @Test func adminTokenGuardsQuitquitquit() async throws {
+        let adminPort = try await ProxyHarness.freePort()
+        let token = "a-test-admin-token-0123456789"
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm,
+                                                 topYAML: "http: {listen: 127.0.0.1:\(adminPort), admin_token: \(token)}")
+        defer { proxy.stop() }
+        let admin = Admin(port: adminPort)
+        #expect(try admin.get("/quitquitquit", method: "POST").status == 401)
+        #expect(try admin.get("/quitquitquit", method: "POST", headers: ["Authorization: Bearer wrong"]).status == 401)
+        #expect(try admin.get("/readiness").status == 200)
+        #expect(try admin.get("/quitquitquit", method: "POST", headers: ["Authorization: Bearer \(token)"]) == (200, "shutting down\n"))
+        #expect(proxy.waitForExit() == 0)
+        #expect(!proxy.logs.text.contains(token), "the token must not be logged")
+    }
+
+    @Test func idleAdminConnectionsAreClosed() async throws {
+        // Regression: connections that sent nothing stayed open for ever (203 of 203 after 45 s).
+        let (proxy, admin) = try await start(identity: env.longTerm)
+        defer { proxy.stop() }
+        let started = ContinuousClock.now
+        let answer = try await RawPostgresClient.exchange(port: admin.port, send: [], timeout: .seconds(30))
+        #expect(answer.closed, "the idle admin connection was not closed")
+        #expect(ContinuousClock.now - started < .seconds(25))
     }
 }

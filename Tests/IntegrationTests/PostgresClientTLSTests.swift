@@ -58,4 +58,20 @@ import Testing
         #expect(answer.messageTypes.first == "R")
         #expect(answer.messageTypes.last == "Z", "\(answer.messageTypes)")
     }
+
+    @Test func directTLSWithoutALPNIsRefused() async throws {
+        // Regression: a direct TLS client without ALPN was served; PostgreSQL 17 refuses it
+        // (a cross-protocol defence), and so must the proxy.
+        let proxy = try await start()
+        defer { proxy.stop() }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .file(env.ca_file)
+        let context = try NIOSSLContext(configuration: configuration)
+        let answer = try await RawPostgresClient.exchange(
+            port: proxy.port, send: [RawPostgresClient.startup(user: env.postgres.iam_user)], tls: context, serverName: "localhost",
+            until: RawPostgresClient.readyForQuery, timeout: .seconds(10))
+        #expect(answer.closed)
+        #expect(answer.error?.sqlState == "08P01")
+        #expect(answer.error?.message.contains("ALPN") == true, "\(answer.messageTypes)")
+    }
 }

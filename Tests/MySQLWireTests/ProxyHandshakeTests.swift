@@ -157,4 +157,20 @@ import Testing
         #expect(frame.sequenceID == 2)
         #expect(reported == denied)
     }
+
+    @Test func anOversizedHandshakePacketIsRefusedFromItsHeader() throws {
+        // Regression: the proxy waited for a whole 16 MiB first packet per connection.
+        var machine = Self.makeMachine()
+        _ = machine.start(connectionID: 1, scramble: Self.scramble)
+        var header = ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 1])
+        let (frame, error) = try #require(Self.errorSent(machine.clientBytes(&header)))
+        #expect(frame.sequenceID == 2)
+        #expect(error.code == 1043 && error.message.contains("16777215-byte handshake packet"))
+
+        var largest = Self.makeMachine()
+        _ = largest.start(connectionID: 1, scramble: Self.scramble)
+        let limit = MySQLProxyHandshake.maximumHandshakePacketLength - 4
+        var atLimit = ByteBuffer(bytes: [UInt8(limit & 0xFF), UInt8(limit >> 8 & 0xFF), UInt8(limit >> 16), 1])
+        #expect(largest.clientBytes(&atLimit).isEmpty, "a packet at the limit is awaited")
+    }
 }

@@ -175,4 +175,74 @@ extension ProxyHandshakeTests {
         }
         #expect(try ErrorResponse(body: try #require(try BackendMessage.decode(from: &error)).body).sqlState == "53300")
     }
+
+    /// The SQLSTATE of the ErrorResponse a `.fail` action carries, if any.
+    func failureState(_ actions: [Action]) -> String? {
+        guard case .fail(var error?, _)? = actions.last, let message = try? BackendMessage.decode(from: &error) else { return nil }
+        return (try? ErrorResponse(body: message.body))?.sqlState
+    }
+
+    @Test func thousandsOfPipelinedNegotiationRequestsGetOneAnswerEachKindThen08P01() {
+        // Regression: each request was answered by a recursive call, so ~8,000 of them in one
+        // read overflowed the event loop's stack, and every one was answered.
+        for request in [FrontendMessages.sslRequest(), Self.gssRequest] {
+            var machine = PostgresProxyHandshake(configuration: .init())
+            var flood = ByteBuffer()
+            for _ in 0..<20_000 { flood.writeImmutableBuffer(request) }
+            let actions = machine.clientBytes(&flood)
+            #expect(actions.count == 2)
+            #expect(actions.first == .sendToClient(ByteBuffer(string: "N")))
+            #expect(failureState(actions) == "08P01")
+        }
+    }
+
+    static var gssRequest: ByteBuffer { ByteBuffer(bytes: [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x30]) }
+
+    @Test func oneSSLRequestAndOneGSSRequestThenStartupLikePostgreSQL() {
+        var machine = PostgresProxyHandshake(configuration: .init())
+        var bytes = Self.gssRequest
+        bytes.writeImmutableBuffer(FrontendMessages.sslRequest())
+        bytes.writeImmutableBuffer(FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters))
+        #expect(machine.clientBytes(&bytes) == [
+            .sendToClient(ByteBuffer(string: "N")), .sendToClient(ByteBuffer(string: "N")), .connectUpstream(user: "app"),
+        ])
+    }
+
+    @Test func replicationIsRefusedUnlessAllowed() {
+        for (value, refused) in [("true", true), ("database", true), ("on", true), ("1", true), ("yes", true),
+                                 ("false", false), ("off", false), ("0", false), ("no", false), ("f", false)] {
+            let parameters = Self.startupParameters + [("replication", value)]
+            var machine = PostgresProxyHandshake(configuration: .init())
+            var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: parameters)
+            let actions = machine.clientBytes(&startup)
+            if refused {
+                #expect(failureState(actions) == "28000", "replication=\(value)")
+            } else {
+                #expect(actions == [.connectUpstream(user: "app")], "replication=\(value)")
+            }
+            var allowing = PostgresProxyHandshake(configuration: .init(allowReplication: true))
+            var again = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: parameters)
+            #expect(allowing.clientBytes(&again) == [.connectUpstream(user: "app")])
+        }
+    }
+
+    @Test func duplicatedStartupParameterIs08P01EvenWhenTheFirstIsAllowed() {
+        // Regression: the first `user` was checked and signed for, PostgreSQL logged in the last.
+        var machine = PostgresProxyHandshake(configuration: .init(allowedUsers: ["app"]))
+        var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters + [("user", "admin")])
+        let actions = machine.clientBytes(&startup)
+        #expect(failureState(actions) == "08P01")
+        #expect(!actions.contains(.connectUpstream(user: "app")))
+    }
+
+    @Test func optionsAndProtocolExtensionsAreForwardedUnchanged() {
+        let parameters = Self.startupParameters + [("options", "-c search_path=app"), ("_pq_.test", "1")]
+        var machine = PostgresProxyHandshake(configuration: .init())
+        var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: parameters)
+        #expect(machine.clientBytes(&startup) == [.connectUpstream(user: "app")])
+        _ = machine.upstreamConnected()
+        var answer = ByteBuffer(string: "S")
+        _ = machine.upstreamBytes(&answer)
+        #expect(machine.upstreamTLSEstablished() == [.sendToUpstream(FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: parameters))])
+    }
 }

@@ -57,4 +57,9 @@ import Testing
         var buffer = ByteBuffer(bytes: packet)
         #expect(throws: StartupDecodingError.self) { try StartupRequest.decode(from: &buffer) }
     }
+
+    @Test func refusesARepeatedParameterName() {
+        var twice = bytes(Self.message([0, 3, 0, 0] + Array("user\0app\0database\0d\0user\0admin\0\0".utf8)))
+        #expect(throws: StartupDecodingError.malformed("parameter user appears more than once")) { try StartupRequest.decode(from: &twice) }
+    }
 }

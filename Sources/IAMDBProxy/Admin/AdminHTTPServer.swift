@@ -3,8 +3,11 @@ import NIOHTTP1
 import NIOPosix
 
 /// The small HTTP server behind `http.listen`: health probes, metrics, quitquitquit. Each
-/// request gets one response and the connection is closed (probes and scrapers reconnect).
+/// request gets one response and the connection is closed (probes and scrapers reconnect);
+/// a connection that sends no whole request within `idleTimeout` is closed too.
 enum AdminHTTPServer {
+    static let idleTimeout: TimeAmount = .seconds(10)
+
     struct Response: Sendable {
         var status: HTTPResponseStatus
         var body: String
@@ -13,13 +16,15 @@ enum AdminHTTPServer {
 
     typealias Responder = @Sendable (HTTPMethod, String) async -> Response
 
-    static func bind(_ address: HostAndPort, group: any EventLoopGroup, responder: @escaping Responder) async throws -> any Channel {
+    static func bind(_ address: HostAndPort, group: any EventLoopGroup, guard requestGuard: AdminRequestGuard,
+                     responder: @escaping Responder) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(IdleStateHandler(readTimeout: idleTimeout), IdleSessionCloser())
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(responder: responder))
+                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(guard: requestGuard, responder: responder))
                 }
             }
             .bind(host: address.host, port: address.port).get()
@@ -30,10 +35,14 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
+    private let requestGuard: AdminRequestGuard
     private let responder: AdminHTTPServer.Responder
     private var request: HTTPRequestHead?
 
-    init(responder: @escaping AdminHTTPServer.Responder) { self.responder = responder }
+    init(guard requestGuard: AdminRequestGuard, responder: @escaping AdminHTTPServer.Responder) {
+        self.requestGuard = requestGuard
+        self.responder = responder
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -45,7 +54,11 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             let responder = self.responder
             let promise = context.eventLoop.makePromise(of: AdminHTTPServer.Response.self)
             let path = String(request.uri.split(separator: "?", maxSplits: 1).first ?? "")
-            promise.completeWithTask { await responder(request.method, path) }
+            let refusal = requestGuard.refusal(for: .init(method: request.method, path: path, headers: request.headers, peer: context.remoteAddress))
+            promise.completeWithTask {
+                if let refusal { return refusal }
+                return await responder(request.method, path)
+            }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             promise.futureResult.whenSuccess { response in bound.value.0.respond(response, context: bound.value.1) }
         }

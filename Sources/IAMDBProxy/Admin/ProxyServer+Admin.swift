@@ -43,11 +43,14 @@ extension ProxyServer {
 
     /// Binds the admin HTTP server when `http.listen` is set.
     func startAdmin() async throws -> (any Channel)? {
-        guard let address = configuration.http?.listen else { return nil }
+        guard let http = configuration.http else { return nil }
+        let address = http.listen
         let routes = AdminRoutes(server: self)
         let channel: any Channel
         do {
-            channel = try await AdminHTTPServer.bind(address, group: group) { method, path in await routes.respond(method, path) }
+            channel = try await AdminHTTPServer.bind(address, group: group, guard: AdminRequestGuard(adminToken: http.adminToken)) { method, path in
+                await routes.respond(method, path)
+            }
         } catch {
             throw ProxyStartError(listener: "http", reason: "cannot listen on \(address): \(error)")
         }
@@ -80,7 +83,19 @@ extension ProxyServer {
                   samples: credentialStatistics.map { ([("provider", $0.key)], Double($0.value.failures)) }.sorted { $0.0[0].1 < $1.0[0].1 }),
             .init(name: "iam_db_proxy_ready", type: "gauge", help: "1 once listening and not shutting down.",
                   samples: [([], isStarted && !isShuttingDown ? 1 : 0)]),
-        ])
+        ] + Self.processFamilies())
+    }
+
+    /// Memory and descriptors of the process, where the platform tells them.
+    private static func processFamilies() -> [ProxyMetrics.Family] {
+        let readings: [(String, String, Int?)] = [
+            ("process_resident_memory_bytes", "Resident memory size in bytes.", ProcessResources.residentBytes),
+            ("process_open_fds", "Open file descriptors.", ProcessResources.openDescriptors),
+            ("iam_db_proxy_heap_in_use_bytes", "Bytes allocated by malloc and not freed (glibc mallinfo2).", ProcessResources.heapInUseBytes),
+        ]
+        return readings.compactMap { name, help, value in
+            value.map { .init(name: name, type: "gauge", help: help, samples: [([], Double($0))]) }
+        }
     }
 }
 

@@ -84,6 +84,12 @@ struct ConfigurationReader {
     }
 
     /// A duration in seconds (a trailing `s` allowed); `allowZero` for delays that may be none.
+    func boolean(_ node: Node?, _ path: String) throws(ConfigurationError) -> Bool? {
+        guard let text = try string(node, path) else { return nil }
+        guard let value = Bool(text) else { throw error(node, path, "must be true or false (got \(text))") }
+        return value
+    }
+
     func seconds(_ node: Node?, _ path: String, allowZero: Bool = false) throws(ConfigurationError) -> Double? {
         guard let text = try string(node, path) else { return nil }
         guard let value = Double(text.hasSuffix("s") ? String(text.dropLast()) : text), allowZero ? value >= 0 : value > 0, value <= 86_400 else {
@@ -97,10 +103,7 @@ struct ConfigurationReader {
         var configuration = ProxyConfiguration()
         configuration.minSigtermDelay = try seconds(top["min_sigterm_delay"], "min_sigterm_delay", allowZero: true) ?? 0
         configuration.maxSigtermDelay = try seconds(top["max_sigterm_delay"], "max_sigterm_delay", allowZero: true) ?? 0
-        if let flag = try string(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm") {
-            guard let value = Bool(flag) else { throw error(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm", "must be true or false") }
-            configuration.exitZeroOnSigterm = value
-        }
+        configuration.exitZeroOnSigterm = try boolean(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm") ?? false
         configuration.maxConnections = try integer(top["max_connections"], "max_connections", range: 1...1_000_000)
         if let awsNode = top["aws"] {
             let aws = try mapping(awsNode, "aws", known: ["region", "profile"])
@@ -108,10 +111,14 @@ struct ConfigurationReader {
             configuration.aws.profile = try string(aws["profile"], "aws.profile")
         }
         if let httpNode = top["http"] {
-            let http = try mapping(httpNode, "http", known: ["listen"])
+            let http = try mapping(httpNode, "http", known: ["listen", "admin_token"])
             guard let text = try string(http["listen"], "http.listen") else { throw error(httpNode, "http.listen", "missing; for example 127.0.0.1:9090") }
             guard let address = HostAndPort(text) else { throw error(http["listen"], "http.listen", "must be HOST:PORT, for example 127.0.0.1:9090") }
-            configuration.http = .init(listen: address)
+            let token = try string(http["admin_token"], "http.admin_token")
+            if let token, token.count < 16 {
+                throw error(http["admin_token"], "http.admin_token", "must be at least 16 characters (for example from `openssl rand -hex 16`)")
+            }
+            configuration.http = .init(listen: address, adminToken: token)
         }
         guard let listenersNode = top["listeners"] else { throw error(root, "listeners", "missing; add at least one listener") }
         guard case .sequence(let listeners) = listenersNode, !listeners.isEmpty else {
@@ -126,7 +133,7 @@ struct ConfigurationReader {
 
     static let listenerKeys = [
         "name", "engine", "listen", "upstream", "iam_host", "iam_default_port", "iam_region", "iam_expiration", "tls", "client_tls",
-        "users", "connect_timeout", "handshake_timeout", "idle_timeout", "max_connections", "unix_socket_mode",
+        "users", "connect_timeout", "handshake_timeout", "idle_timeout", "max_connections", "unix_socket_mode", "allow_replication",
     ]
 
     func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
@@ -160,6 +167,7 @@ struct ConfigurationReader {
         listener.handshakeTimeoutSeconds = try seconds(keys["handshake_timeout"], "\(path).handshake_timeout") ?? 10
         listener.idleTimeoutSeconds = try seconds(keys["idle_timeout"], "\(path).idle_timeout")
         listener.maxConnections = try integer(keys["max_connections"], "\(path).max_connections", range: 1...1_000_000)
+        listener.allowReplication = try boolean(keys["allow_replication"], "\(path).allow_replication") ?? false
         if let tlsNode = keys["tls"] {
             let tls = try mapping(tlsNode, "\(path).tls", known: ["mode", "ca_file", "server_name"])
             if let modeText = try string(tls["mode"], "\(path).tls.mode") {
@@ -170,6 +178,10 @@ struct ConfigurationReader {
             }
             listener.tls.caFile = try readableFile(tls["ca_file"], "\(path).tls.ca_file")
             listener.tls.serverName = try string(tls["server_name"], "\(path).tls.server_name")
+            if listener.tls.mode == .verifyCA, listener.tls.caFile == nil {
+                throw error(tls["mode"], "\(path).tls.mode",
+                            "verify-ca needs tls.ca_file: it trusts only that CA, because without a name check the system roots would accept any public certificate")
+            }
         }
         if let clientNode = keys["client_tls"] {
             let client = try mapping(clientNode, "\(path).client_tls", known: ["cert_file", "key_file"])

@@ -22,6 +22,15 @@ public struct ListenerConfiguration: Sendable, Equatable {
         /// The name the certificate must carry, when it is not the upstream host (tunnels).
         public var serverName: String?
 
+        /// What a mode weaker than verify-full exposes the token to, for the startup warning.
+        public var exposure: String? {
+            switch mode {
+            case .verifyFull: nil
+            case .verifyCA: "tls.mode verify-ca: any server with a certificate from tls.ca_file receives the IAM token, whatever its name"
+            case .require: "tls.mode require: the server certificate is not checked; anyone who can intercept the connection receives the IAM token"
+            }
+        }
+
         public init(mode: Mode = .verifyFull, caFile: String? = nil, serverName: String? = nil) {
             self.mode = mode
             self.caFile = caFile
@@ -88,6 +97,8 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var clientTLS: ClientTLS?
     /// Database users allowed through this listener (nil: any).
     public var users: [String]?
+    /// PostgreSQL replication connections may log in (they read every row, whatever the grants).
+    public var allowReplication = false
     /// Sessions open at once on this listener (nil: no per-listener limit).
     public var maxConnections: Int?
     /// Close a logged-in session after this long with no bytes either way (nil: never).

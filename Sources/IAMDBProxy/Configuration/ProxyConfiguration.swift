@@ -15,7 +15,13 @@ public struct ProxyConfiguration: Sendable, Equatable {
     /// The admin HTTP server (health, metrics, quitquitquit); off unless given.
     public struct HTTPSettings: Sendable, Equatable {
         public var listen: HostAndPort
-        public init(listen: HostAndPort) { self.listen = listen }
+        /// With it, `POST /quitquitquit` needs `Authorization: Bearer <token>` (from anywhere);
+        /// without it, only peers on this host may ask.
+        public var adminToken: String?
+        public init(listen: HostAndPort, adminToken: String? = nil) {
+            self.listen = listen
+            self.adminToken = adminToken
+        }
     }
 
     public var aws = AWSSettings()

@@ -6,10 +6,12 @@ import NIOCore
 /// untouched except two commands the proxy answers itself: COM_CHANGE_USER (refused: the
 /// new user would need its own token) and `KILL` of a connection id from a proxy greeting
 /// (carried out against the server that runs that session). Input that arrives while a KILL
-/// is being carried out waits, so replies stay in order.
-final class MySQLCommandInspector: ChannelInboundHandler, RemovableChannelHandler {
+/// is being carried out waits, so replies stay in order, and the client is not read from
+/// until the KILL is answered, so what waits is at most one read.
+final class MySQLCommandInspector: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let runtime: ListenerRuntime
@@ -21,6 +23,8 @@ final class MySQLCommandInspector: ChannelInboundHandler, RemovableChannelHandle
     /// Not yet framed, for the same reason.
     private var queuedInput: [ByteBuffer] = []
     private var killInProgress = false
+    /// A read was asked for while a KILL ran; it is passed on when the KILL is answered.
+    private var readHeld = false
     private var removed = false
 
     init(runtime: ListenerRuntime, user: String, logger: Logger) {
@@ -69,7 +73,7 @@ final class MySQLCommandInspector: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func kill(_ statement: KillStatement, context: ChannelHandlerContext) {
-        guard let target = runtime.mysqlSessions.session(for: statement.connectionID) else {
+        guard let target = runtime.mysqlSessions.session(for: statement.connectionID, listener: runtime.configuration.name) else {
             reply(ErrorPacket.unknownThread(statement.connectionID).encode(), context: context)
             return
         }
@@ -79,6 +83,14 @@ final class MySQLCommandInspector: ChannelInboundHandler, RemovableChannelHandle
         logger.info("forwarding KILL", metadata: ["kill": "\(statement.target.rawValue.lowercased())", "target_conn": "\(statement.connectionID)"])
         MySQLKillForwarder.forward(statement, to: target, as: user, on: context.eventLoop, logger: logger) { reply in
             inspector.value.killFinished(reply, context: contextBox.value)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if killInProgress {
+            readHeld = true
+        } else {
+            context.read()
         }
     }
 
@@ -92,6 +104,12 @@ final class MySQLCommandInspector: ChannelInboundHandler, RemovableChannelHandle
         reply(payload, context: context)
         killInProgress = false
         drain(context: context)
+        // What waited went to the glue without a read-complete; this one makes it flush.
+        context.fireChannelReadComplete()
+        if readHeld, !killInProgress {
+            readHeld = false
+            context.read()
+        }
     }
 
     /// The reply to a command the client sent with sequence id 0.

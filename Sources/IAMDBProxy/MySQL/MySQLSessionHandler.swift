@@ -23,7 +23,8 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     var upstreamBuffer = ByteBuffer()
     var upstream: UpstreamLink?
     var tokenKey: TokenCache.Key?
-    private let connectionID: UInt32
+    /// The id in the proxy's greeting (random, reserved until the connection closes).
+    private var connectionID: UInt32 = 0
 
     init(runtime: ListenerRuntime) {
         self.runtime = runtime
@@ -31,7 +32,6 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
             greeting: runtime.mysqlGreeting.current, clientTLSAvailable: runtime.clientTLS != nil,
             allowedUsers: runtime.configuration.users.map(Set.init), listenerName: runtime.configuration.name))
         record = SessionRecord(runtime: runtime)
-        connectionID = runtime.mysqlSessions.makeConnectionID()
     }
 
     // MARK: Client channel
@@ -40,7 +40,12 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
         attach(context)
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        detach()
+    }
+
     func channelActive(context: ChannelHandlerContext) {
+        connectionID = runtime.mysqlSessions.makeConnectionID()
         record.logger[metadataKey: "mysql_conn_id"] = "\(connectionID)"
         if !begin(context) { machine.configuration.tooManyConnections = true }
         context.fireChannelActive()
@@ -48,16 +53,16 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !isFinishing else { return }
         var bytes = unwrapInboundIn(data)
         clientBuffer.writeBuffer(&bytes)
-        if machine.hasReadResponse {
-            if clientBuffer.readableBytes > Self.maximumPendingClientBytes {
-                finish(error: ErrorPacket.badHandshake("Bad handshake: \(clientBuffer.readableBytes) bytes sent before login finished")
-                    .frame(sequenceID: 0), reason: "the client sent too much before login finished")
-            }
-            return
+        if !machine.hasReadResponse { perform(machine.clientBytes(&clientBuffer)) }
+        // From the first byte: the handshake packet itself is limited by the machine, and
+        // whatever is pipelined behind it waits here until the login ends.
+        if clientBuffer.readableBytes > Self.maximumPendingClientBytes, !machine.isRelaying, context.channel.isActive {
+            finish(error: ErrorPacket.badHandshake("Bad handshake: \(clientBuffer.readableBytes) bytes sent before login finished")
+                .frame(sequenceID: 0), reason: "the client sent too much before login finished")
         }
-        perform(machine.clientBytes(&clientBuffer))
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -16,19 +16,39 @@ final class MySQLSessionRegistry: Sendable {
         let upstreamConnectionID: UInt32
     }
 
-    private let sessions = Mutex<[UInt32: Session]>([:])
-    private let nextID = Atomic<UInt32>(0)
-
-    func makeConnectionID() -> UInt32 {
-        let span = UInt32.max - Self.firstConnectionID
-        return Self.firstConnectionID + nextID.wrappingAdd(1, ordering: .relaxed).oldValue % span
+    private struct State {
+        /// Ids given to connections that are still open, logged in or not.
+        var reserved: Set<UInt32> = []
+        var sessions: [UInt32: Session] = [:]
     }
 
-    func register(_ connectionID: UInt32, _ session: Session) { sessions.withLock { $0[connectionID] = session } }
-    func remove(_ connectionID: UInt32) { sessions.withLock { _ = $0.removeValue(forKey: connectionID) } }
+    private let state = Mutex(State())
 
-    func session(for connectionID: UInt64) -> Session? {
+    /// A random id no open connection has: ids that count up would let any client guess the
+    /// ids of other sessions and KILL them.
+    func makeConnectionID() -> UInt32 {
+        state.withLock { state in
+            while true {
+                let id = UInt32.random(in: Self.firstConnectionID...UInt32.max)
+                if state.reserved.insert(id).inserted { return id }
+            }
+        }
+    }
+
+    func register(_ connectionID: UInt32, _ session: Session) { state.withLock { $0.sessions[connectionID] = session } }
+
+    /// The connection closed: its id may be handed out again.
+    func remove(_ connectionID: UInt32) {
+        state.withLock { state in
+            state.sessions.removeValue(forKey: connectionID)
+            state.reserved.remove(connectionID)
+        }
+    }
+
+    /// The session behind a proxy id, if it belongs to `listener`: a client may KILL only
+    /// sessions of its own listener (another listener has its own users and upstream).
+    func session(for connectionID: UInt64, listener: String) -> Session? {
         guard Self.proxyIDs.contains(connectionID) else { return nil }
-        return sessions.withLock { $0[UInt32(connectionID)] }
+        return state.withLock { $0.sessions[UInt32(connectionID)] }.flatMap { $0.runtime.configuration.name == listener ? $0 : nil }
     }
 }

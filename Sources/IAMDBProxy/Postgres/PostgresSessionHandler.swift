@@ -28,7 +28,8 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     init(runtime: ListenerRuntime) {
         self.runtime = runtime
         machine = PostgresProxyHandshake(configuration: .init(
-            clientTLSAvailable: runtime.clientTLS != nil, allowedUsers: runtime.configuration.users.map(Set.init)))
+            clientTLSAvailable: runtime.clientTLS != nil, allowedUsers: runtime.configuration.users.map(Set.init),
+            allowReplication: runtime.configuration.allowReplication))
         record = SessionRecord(runtime: runtime)
     }
 
@@ -38,12 +39,17 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
         attach(context)
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        detach()
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         if !begin(context) { machine.configuration.tooManyConnections = true }
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !isFinishing else { return }
         var bytes = unwrapInboundIn(data)
         if !machine.hasReadStartup, !machine.clientUsesTLS, clientBuffer.readableBytes == 0,
             bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) == Self.tlsRecordType
@@ -62,8 +68,8 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent {
-            machine.clientTLSEstablished()
+        if case .handshakeCompleted(let negotiatedProtocol) = event as? TLSUserEvent {
+            perform(machine.clientTLSEstablished(negotiatedProtocol: negotiatedProtocol))
             if clientBuffer.readableBytes > 0 { perform(machine.clientBytes(&clientBuffer)) }
         }
         context.fireUserInboundEventTriggered(event)

@@ -21,19 +21,25 @@ enum SessionRelay {
         }
         try context.pipeline.syncOperations.addHandlers(handlers + [clientGlue])
         if pendingUpstreamBytes.readableBytes > 0 { context.writeAndFlush(NIOAny(pendingUpstreamBytes), promise: nil) }
-        if pendingClientBytes.readableBytes > 0 { context.fireChannelRead(NIOAny(pendingClientBytes)) }
+        if pendingClientBytes.readableBytes > 0 {
+            // The glue writes on read and flushes on read-complete; without the second, a query
+            // pipelined behind the login would wait for the client's next packet.
+            context.fireChannelRead(NIOAny(pendingClientBytes))
+            context.fireChannelReadComplete()
+        }
         context.pipeline.syncOperations.removeHandler(context: context).whenFailure { _ in }
         upstreamChannel.closeFuture.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
         return (clientGlue, upstreamGlue)
     }
 }
 
-/// Closes a relaying session that moved no bytes for the listener's `idle_timeout`.
+/// Closes a connection when the `IdleStateHandler` in front of it fires: a relaying session
+/// that moved no bytes for the listener's `idle_timeout`, an admin connection that sent no request.
 final class IdleSessionCloser: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = NIOAny
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .all = event as? IdleStateHandler.IdleStateEvent {
+        if event is IdleStateHandler.IdleStateEvent {
             context.close(promise: nil)
             return
         }

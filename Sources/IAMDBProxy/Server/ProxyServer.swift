@@ -119,6 +119,9 @@ public final class ProxyServer: Service, Sendable {
             "listener": "\(listener.name)", "address": "\(entry.channel.localAddress?.logDescription ?? "?")",
             "upstream": "\(listener.upstream)", "region": "\(entry.runtime.region)", "tls": "\(listener.tls.mode.rawValue)",
         ])
+        if let exposure = listener.tls.exposure {
+            logger.warning("weak upstream TLS", metadata: ["listener": "\(listener.name)", "exposure": "\(exposure)"])
+        }
     }
 
     /// One look at a MySQL server's greeting, so the first clients are greeted like it. An

@@ -12,16 +12,21 @@ struct UpstreamTLSContext: Sendable {
     init(_ settings: ListenerConfiguration.UpstreamTLS, upstreamHost: String, isIPAddress: Bool) throws {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
-        // The RDS CA bundle is trusted in addition to the system roots: RDS instances and
-        // clusters present RDS CA certificates, RDS Proxy and DSQL public ACM ones.
-        configuration.trustRoots = .default
-        if let caFile = settings.caFile {
-            configuration.additionalTrustRoots = [.file(caFile)]
-        }
         switch settings.mode {
-        case .verifyFull: configuration.certificateVerification = .fullVerification
-        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
-        case .require: configuration.certificateVerification = .none
+        case .verifyFull:
+            // The RDS CA bundle is trusted in addition to the system roots: RDS instances and
+            // clusters present RDS CA certificates, RDS Proxy and DSQL public ACM ones.
+            configuration.certificateVerification = .fullVerification
+            configuration.trustRoots = .default
+            if let caFile = settings.caFile { configuration.additionalTrustRoots = [.file(caFile)] }
+        case .verifyCA:
+            // Without a name check, trusting the system roots would hand the token to anyone
+            // with any publicly trusted certificate; libpq refuses that combination too.
+            guard let caFile = settings.caFile else { throw UpstreamTLSSettingsError.verifyCAWithoutCAFile }
+            configuration.certificateVerification = .noHostnameVerification
+            configuration.trustRoots = .file(caFile)
+        case .require:
+            configuration.certificateVerification = .none
         }
         context = try NIOSSLContext(configuration: configuration)
         let name = settings.serverName ?? upstreamHost
@@ -31,6 +36,11 @@ struct UpstreamTLSContext: Sendable {
     func makeHandler() throws -> NIOSSLClientHandler {
         try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
     }
+}
+
+enum UpstreamTLSSettingsError: Error, CustomStringConvertible {
+    case verifyCAWithoutCAFile
+    var description: String { "tls.mode verify-ca needs tls.ca_file: it trusts only that CA (use verify-full to trust the system roots)" }
 }
 
 /// TLS towards clients (`client_tls`), offering ALPN `postgresql` for direct-TLS clients.

@@ -89,8 +89,18 @@ public struct MySQLProxyHandshake: Sendable {
 
     // MARK: Client events
 
+    /// The longest handshake packet (header included) a client may send. Real ones are a few
+    /// hundred bytes (attributes included); without a limit every connection could make the
+    /// proxy hold a 16 MiB packet before anyone has logged in.
+    public static let maximumHandshakePacketLength = 64 * 1024
+
     public mutating func clientBytes(_ buffer: inout ByteBuffer) -> [Action] {
-        guard phase == .awaitingResponse, let frame = PacketFrame.decode(from: &buffer) else { return [] }
+        guard phase == .awaitingResponse else { return [] }
+        if let (length, sequenceID) = PacketFrame.header(in: buffer, at: buffer.readerIndex), 4 + length > Self.maximumHandshakePacketLength {
+            return fail(.badHandshake("Bad handshake: a \(length)-byte handshake packet is more than iam-db-proxy accepts (\(Self.maximumHandshakePacketLength) bytes)"),
+                        sequenceID: sequenceID &+ 1, reason: "client handshake packet of \(length) bytes")
+        }
+        guard let frame = PacketFrame.decode(from: &buffer) else { return [] }
         guard frame.sequenceID == expectedClientSequenceID else {
             return fail(.badHandshake("Bad handshake: packet sequence id \(frame.sequenceID), expected \(expectedClientSequenceID)"),
                         sequenceID: frame.sequenceID &+ 1, reason: "client handshake out of sequence")

@@ -14,10 +14,16 @@ public struct PostgresProxyHandshake: Sendable {
         /// read, which is the first moment libpq will show an error.
         public var tooManyConnections: Bool
 
-        public init(clientTLSAvailable: Bool = false, allowedUsers: Set<String>? = nil, tooManyConnections: Bool = false) {
+        /// Replication connections (`replication=true|database`) may log in; they can read
+        /// every row of the database whatever the table grants, so they are opt-in.
+        public var allowReplication: Bool
+
+        public init(clientTLSAvailable: Bool = false, allowedUsers: Set<String>? = nil, tooManyConnections: Bool = false,
+                    allowReplication: Bool = false) {
             self.clientTLSAvailable = clientTLSAvailable
             self.allowedUsers = allowedUsers
             self.tooManyConnections = tooManyConnections
+            self.allowReplication = allowReplication
         }
     }
 
@@ -55,8 +61,14 @@ public struct PostgresProxyHandshake: Sendable {
     public var configuration: Configuration
     private(set) var phase = Phase.awaitingStartup
     public private(set) var clientUsesTLS = false
+    /// Which negotiation requests the client has made (each is allowed once).
+    private var negotiated = (ssl: false, gss: false)
+    private var usesDirectTLS = false
     public private(set) var protocolVersion = StartupRequest.ProtocolVersion(major: 3, minor: 0)
     public private(set) var parameters: [(String, String)] = []
+    /// The parameter section as the client sent it: forwarded unchanged, so values that are
+    /// not UTF-8 (a LATIN1 database name) reach the server intact.
+    private var rawParameters = ByteBuffer()
     public private(set) var attempt = 1
     private var token: (value: String, wasCached: Bool)?
     private var pendingAuthentication: AuthenticationRequest?
@@ -74,58 +86,114 @@ public struct PostgresProxyHandshake: Sendable {
 
     // MARK: Client events
 
-    /// Consumes what it can of the client's bytes; unread bytes stay in `buffer`.
+    /// Consumes what it can of the client's bytes; unread bytes stay in `buffer`. A loop, not
+    /// recursion: a client controls how many requests one read holds.
     public mutating func clientBytes(_ buffer: inout ByteBuffer) -> [Action] {
-        guard phase == .awaitingStartup else { return [] }
-        let request: StartupRequest
-        do {
-            guard let decoded = try StartupRequest.decode(from: &buffer) else { return [] }
-            request = decoded
-        } catch {
-            return fail(.protocolViolation, "invalid startup packet: \(error)", reason: "malformed startup packet: \(error)")
+        var actions: [Action] = []
+        while phase == .awaitingStartup {
+            let request: StartupRequest
+            let before = buffer
+            do {
+                guard let decoded = try StartupRequest.decode(from: &buffer) else { break }
+                request = decoded
+            } catch {
+                return actions + fail(.protocolViolation, "invalid startup packet: \(error)", reason: "malformed startup packet: \(error)")
+            }
+            if case .startup = request {
+                let length = buffer.readerIndex - before.readerIndex
+                rawParameters = before.getSlice(at: before.readerIndex + 8, length: length - 8) ?? ByteBuffer()
+            }
+            actions += clientSent(request, more: buffer.readableBytes > 0)
         }
+        return actions
+    }
+
+    private mutating func clientSent(_ request: StartupRequest, more bytesFollow: Bool) -> [Action] {
         switch request {
         case .sslRequest:
             guard !clientUsesTLS else { return closeSilently("SSLRequest inside TLS") }
+            // PostgreSQL answers one SSLRequest and one GSSENCRequest per connection; without
+            // this limit a client could make the proxy answer every one of thousands.
+            guard !negotiated.ssl else { return repeatedNegotiation("SSLRequest") }
+            negotiated.ssl = true
             // Declined: the client goes on in plaintext, maybe with its startup already sent.
-            guard configuration.clientTLSAvailable else { return [.sendToClient(ByteBuffer(string: "N"))] + clientBytes(&buffer) }
+            guard configuration.clientTLSAvailable else { return [.sendToClient(ByteBuffer(string: "N"))] }
             // Bytes after SSLRequest would be read as if they came through TLS (CVE-2021-23214).
-            guard buffer.readableBytes == 0 else { return closeSilently("plaintext bytes pipelined after SSLRequest") }
+            guard !bytesFollow else { return closeSilently("plaintext bytes pipelined after SSLRequest") }
             phase = .clientTLSHandshake
             return [.acceptClientTLS(ByteBuffer(string: "S"))]
         case .gssEncryptionRequest:
-            return [.sendToClient(ByteBuffer(string: "N"))] + clientBytes(&buffer)
+            guard !negotiated.gss, !clientUsesTLS else { return repeatedNegotiation("GSSENCRequest") }
+            negotiated.gss = true
+            return [.sendToClient(ByteBuffer(string: "N"))]
         case .cancel(let processID, let secretKey):
             phase = .closed
             return [.forwardCancel(BackendKey(processID: processID, secretKey: secretKey))]
         case .startup(let version, let parameters):
             self.protocolVersion = version
             self.parameters = parameters
-            if configuration.tooManyConnections {
-                return fail(.tooManyConnections, "sorry, too many clients already",
-                            hint: "iam-db-proxy is at its max_connections; try again later or raise the limit.",
-                            reason: "max_connections reached")
-            }
-            if let allowed = configuration.allowedUsers, !allowed.contains(user) {
-                return fail(.invalidAuthorization, "user \"\(user)\" may not connect through this iam-db-proxy listener",
-                            hint: "Add the user to the listener's users list.", reason: "user \(user) not in the listener's users list")
-            }
-            phase = .connecting
-            return [.connectUpstream(user: user)]
+            return startupReceived()
         }
     }
 
-    public mutating func clientTLSEstablished() {
-        guard phase == .clientTLSHandshake else { return }
+    private mutating func repeatedNegotiation(_ name: String) -> [Action] {
+        fail(.protocolViolation, "the client sent another \(name); PostgreSQL accepts one SSLRequest and one GSSENCRequest per connection",
+             reason: "repeated \(name)")
+    }
+
+    private mutating func startupReceived() -> [Action] {
+        if configuration.tooManyConnections {
+            return fail(.tooManyConnections, "sorry, too many clients already",
+                        hint: "iam-db-proxy is at its max_connections; try again later or raise the limit.",
+                        reason: "max_connections reached")
+        }
+        if let allowed = configuration.allowedUsers, !allowed.contains(user) {
+            return fail(.invalidAuthorization, "user \"\(user)\" may not connect through this iam-db-proxy listener",
+                        hint: "Add the user to the listener's users list.", reason: "user \(user) not in the listener's users list")
+        }
+        if !configuration.allowReplication, let replication = parameters.first(where: { $0.0 == "replication" })?.1,
+            !Self.isFalse(replication)
+        {
+            return fail(.invalidAuthorization, "replication connections may not use this iam-db-proxy listener",
+                        hint: "Set allow_replication: true on the listener to allow them.", reason: "replication=\(replication) refused")
+        }
+        phase = .connecting
+        return [.connectUpstream(user: user)]
+    }
+
+    /// PostgreSQL's spellings of false for a boolean (`parse_bool`: prefixes of false and no,
+    /// off, of, 0); `replication=off` is an ordinary session. Anything else is refused.
+    static func isFalse(_ value: String) -> Bool {
+        let value = value.lowercased()
+        guard !value.isEmpty else { return false }
+        return "false".hasPrefix(value) || "no".hasPrefix(value) || value == "off" || value == "of" || value == "0"
+    }
+
+    /// The ALPN protocol a PostgreSQL client names on direct TLS (PostgreSQL 17 and later).
+    public static let alpnProtocol = "postgresql"
+
+    /// The client's TLS handshake finished; `negotiatedProtocol` is the ALPN protocol agreed.
+    public mutating func clientTLSEstablished(negotiatedProtocol: String?) -> [Action] {
+        guard phase == .clientTLSHandshake else { return [] }
         clientUsesTLS = true
+        negotiated = (ssl: true, gss: true)
         phase = .awaitingStartup
+        // Direct TLS without ALPN could be another protocol's client tricked into talking to
+        // us (a cross-protocol attack); PostgreSQL 17 refuses it the same way.
+        if usesDirectTLS, negotiatedProtocol != Self.alpnProtocol {
+            return fail(.protocolViolation, "direct TLS connections must use the ALPN protocol \"postgresql\"",
+                        hint: "Use a PostgreSQL 17 or later client with sslnegotiation=direct, or sslnegotiation=postgres.",
+                        reason: "direct TLS without ALPN postgresql")
+        }
+        return []
     }
 
     /// A client that arrives speaking TLS directly (PostgreSQL 17 `sslnegotiation=direct`).
     public mutating func clientStartsDirectTLS() -> [Action] {
-        guard phase == .awaitingStartup, !clientUsesTLS, configuration.clientTLSAvailable else {
+        guard phase == .awaitingStartup, !clientUsesTLS, !negotiated.ssl, configuration.clientTLSAvailable else {
             return closeSilently("direct TLS without client TLS configured")
         }
+        usesDirectTLS = true
         phase = .clientTLSHandshake
         return []
     }
@@ -156,7 +224,7 @@ public struct PostgresProxyHandshake: Sendable {
     public mutating func upstreamTLSEstablished() -> [Action] {
         guard phase == .upstreamTLSHandshake else { return [] }
         phase = .authenticating
-        return [.sendToUpstream(FrontendMessages.startup(version: protocolVersion, parameters: parameters))]
+        return [.sendToUpstream(FrontendMessages.startup(version: protocolVersion, rawParameters: rawParameters))]
     }
 
     /// The upstream could not be reached, its TLS failed, or it closed during the handshake.

@@ -29,6 +29,14 @@ public enum FrontendMessages {
         return buffer
     }
 
+    /// A startup message with the client's parameter section exactly as it sent it.
+    public static func startup(version: StartupRequest.ProtocolVersion, rawParameters: ByteBuffer) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeMultipleIntegers(Int32(8 + rawParameters.readableBytes), version.major, version.minor)
+        buffer.writeImmutableBuffer(rawParameters)
+        return buffer
+    }
+
     /// PasswordMessage, SASLInitialResponse and SASLResponse all use type `p`.
     public static func password(_ password: String) -> ByteBuffer {
         var body = ByteBuffer()

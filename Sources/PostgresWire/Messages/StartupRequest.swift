@@ -94,13 +94,31 @@ extension StartupRequest {
     private static func readParameters(_ message: inout ByteBuffer) throws(StartupDecodingError) -> [(String, String)] {
         var parameters: [(String, String)] = []
         while true {
-            guard let name = message.readNullTerminatedString() else { throw .malformed("parameter list is not terminated") }
+            guard let (name, _) = message.readParameterText() else { throw .malformed("parameter list is not terminated") }
             if name.isEmpty { break }
-            guard let value = message.readNullTerminatedString() else { throw .malformed("parameter \(name) has no value") }
+            guard let (value, valid) = message.readParameterText() else { throw .malformed("parameter \(name) has no value") }
+            // Other values go to the server byte for byte (a LATIN1 database name works); the
+            // user name is signed into the IAM token, which AWS defines over UTF-8.
+            guard valid || name != "user" else { throw .malformed("the user name is not valid UTF-8") }
+            // PostgreSQL keeps the last of repeated names; a proxy that checked the first would
+            // let a client log in as someone its allow-list never saw.
+            guard !parameters.contains(where: { $0.0 == name }) else { throw .malformed("parameter \(name) appears more than once") }
             parameters.append((name, value))
         }
         guard message.readableBytes == 0 else { throw .malformed("bytes after the parameter list") }
         guard parameters.contains(where: { $0.0 == "user" }) else { throw .malformed("no user parameter") }
         return parameters
+    }
+}
+
+extension ByteBuffer {
+    /// A NUL-terminated string (invalid UTF-8 replaced, for logs and checks) and whether it
+    /// was valid UTF-8; nil when there is no terminator.
+    fileprivate mutating func readParameterText() -> (String, Bool)? {
+        guard let end = readableBytesView.firstIndex(of: 0) else { return nil }
+        let bytes = readBytes(length: end - readerIndex)!
+        moveReaderIndex(forwardBy: 1)
+        if let valid = String(validating: bytes, as: UTF8.self) { return (valid, true) }
+        return (String(decoding: bytes, as: UTF8.self), false)
     }
 }

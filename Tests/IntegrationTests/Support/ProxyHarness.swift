@@ -19,7 +19,7 @@ final class ProxyHarness: Sendable {
     static func start(
         _ env: TestEnvironment, identity: TestEnvironment.Identity?, extraEnvironment: [String: String] = [:], listenerYAML: String = "",
         upstream: String? = nil, trustTestCA: Bool = true, serverName: String? = nil, topYAML: String = "",
-        engine: String = "postgres", listen: String? = nil, openFileLimit: Int? = nil
+        engine: String = "postgres", listen: String? = nil, openFileLimit: Int? = nil, moreListenersYAML: String = ""
     ) async throws -> ProxyHarness {
         let defaultUpstream = "localhost:\(engine == "mysql" ? env.mysql.port : env.postgres.port)"
         let port = try await freePort()
@@ -39,6 +39,7 @@ final class ProxyHarness: Sendable {
             \(trustTestCA ? "      ca_file: \(env.ca_file)" : "")
             \(serverName.map { "      server_name: \($0)" } ?? "")
             \(listenerYAML.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+            \(moreListenersYAML.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
             """
         try yaml.write(toFile: configurationFile, atomically: true, encoding: .utf8)
         var variables = ["HOME": folder, "PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"]

@@ -84,6 +84,16 @@ enum RawPostgresClient {
         FrontendMessages.startup(version: .init(major: version.0, minor: version.1), parameters: [("user", user), ("database", database)] + extra)
     }
 
+    /// A simple-protocol Query message.
+    static func query(_ sql: String) -> ByteBuffer {
+        var bytes = ByteBuffer()
+        bytes.writeInteger(UInt8(ascii: "Q"))
+        bytes.writeInteger(Int32(4 + sql.utf8.count + 1))
+        bytes.writeString(sql)
+        bytes.writeInteger(UInt8(0))
+        return bytes
+    }
+
     /// True once a ReadyForQuery message has arrived.
     static let readyForQuery: @Sendable (ByteBuffer) -> Bool = { buffer in
         var copy = buffer

@@ -1,0 +1,172 @@
+import Foundation
+import MySQLWire
+import NIOCore
+import PostgresWire
+import Testing
+
+/// Clients that attack the proxy before they are logged in: floods of negotiation requests,
+/// oversized packets, repeated parameters, bytes pipelined behind the login. Each gets a
+/// specific answer, and a well-behaved client is served afterwards.
+@Suite(.needsTestEnvironment, .serialized) struct HostileClientTests {
+    let env: TestEnvironment
+
+    init() throws { env = try TestEnvironment.load() }
+
+    func expectPostgresServing(_ proxy: ProxyHarness) throws {
+        let psql = try proxy.psql(env, ["-c", "SELECT 1"])
+        #expect(psql.status == 0 && psql.stdout == "1\n", "the proxy stopped serving: \(psql.stderr)\n\(proxy.logs.text.suffix(2_000))")
+    }
+
+    // MARK: PostgreSQL
+
+    @Test func pipelinedNegotiationFloodGetsOneAnswerThen08P01() async throws {
+        // Regression: 8,000 pipelined SSLRequests overflowed the event loop's stack (SIGSEGV in
+        // a debug build) and every one of them was answered with `N`.
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm)
+        defer { proxy.stop() }
+        for request in [FrontendMessages.sslRequest(), ByteBuffer(bytes: [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x30])] {
+            var flood = ByteBuffer()
+            for _ in 0..<20_000 { flood.writeImmutableBuffer(request) }
+            let answer = try await RawPostgresClient.exchange(port: proxy.port, send: [flood], timeout: .seconds(10))
+            #expect(answer.closed)
+            #expect(answer.bytes.getInteger(at: 0, as: UInt8.self) == UInt8(ascii: "N"))
+            var rest = answer.bytes
+            rest.moveReaderIndex(forwardBy: 1)
+            let error = RawPostgresClient.Answer(bytes: rest, closed: true).error
+            #expect(error?.sqlState == "08P01")
+            #expect(error?.message.contains("PostgreSQL accepts one SSLRequest and one GSSENCRequest") == true)
+        }
+        try expectPostgresServing(proxy)
+    }
+
+    @Test func repeatedUserCannotSlipPastTheAllowList() async throws {
+        // Regression: the first `user` was checked and signed for, PostgreSQL logged in the last.
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, listenerYAML: "users: [\(env.postgres.iam_user)]")
+        defer { proxy.stop() }
+        let verdicts = env.verdictLogSize
+        let startup = RawPostgresClient.startup(user: env.postgres.iam_user, extra: [("user", env.postgres.iam_other_user)])
+        let answer = try await RawPostgresClient.exchange(port: proxy.port, send: [startup], timeout: .seconds(10))
+        #expect(answer.error?.sqlState == "08P01")
+        #expect(answer.error?.message.contains("parameter user appears more than once") == true)
+        #expect(env.verdicts(after: verdicts).isEmpty, "nothing may reach the server")
+        try expectPostgresServing(proxy)
+    }
+
+    @Test func replicationNeedsAllowReplication() async throws {
+        let startup = RawPostgresClient.startup(user: env.postgres.iam_user, extra: [("replication", "database")])
+        let refusing = try await ProxyHarness.start(env, identity: env.longTerm)
+        defer { refusing.stop() }
+        let refused = try await RawPostgresClient.exchange(port: refusing.port, send: [startup], timeout: .seconds(10))
+        #expect(refused.error?.sqlState == "28000")
+        #expect(refused.error?.message.contains("replication connections may not use this iam-db-proxy listener") == true)
+        // `replication=off` is an ordinary session.
+        let ordinary = RawPostgresClient.startup(user: env.postgres.iam_user, extra: [("replication", "off"), ("options", "-c search_path=public")])
+        let answer = try await RawPostgresClient.exchange(port: refusing.port, send: [ordinary], until: RawPostgresClient.readyForQuery)
+        #expect(answer.messageTypes.last == "Z")
+
+        let allowing = try await ProxyHarness.start(env, identity: env.longTerm, listenerYAML: "allow_replication: true")
+        defer { allowing.stop() }
+        // The proxy lets it through; the server decides (iam_user has no REPLICATION attribute).
+        let passed = try await RawPostgresClient.exchange(port: allowing.port, send: [startup], timeout: .seconds(10))
+        #expect(passed.error?.message.contains("iam-db-proxy") == false, "\(passed.error?.message ?? "no error")")
+    }
+
+    @Test func queryPipelinedBehindTheStartupIsAnsweredWithoutAnotherPacket() async throws {
+        // Regression: the early bytes were passed on after login but not flushed.
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm)
+        defer { proxy.stop() }
+        var bytes = RawPostgresClient.startup(user: env.postgres.iam_user)
+        bytes.writeImmutableBuffer(RawPostgresClient.query("SELECT 41 + 1"))
+        let twoReady: @Sendable (ByteBuffer) -> Bool = { buffer in
+            var copy = buffer
+            var ready = 0
+            while let message = try? BackendMessage.decode(from: &copy) {
+                if message.type == BackendMessage.readyForQuery { ready += 1 }
+            }
+            return ready >= 2
+        }
+        let answer = try await RawPostgresClient.exchange(port: proxy.port, send: [bytes], until: twoReady, timeout: .seconds(10))
+        #expect(answer.messageTypes.filter { $0 == "Z" }.count == 2, "got \(answer.messageTypes)")
+        #expect(answer.messageTypes.contains("D"))
+    }
+
+    // MARK: MySQL
+
+    static func handshakeResponse(user: String) -> ByteBuffer {
+        var bytes = ByteBuffer()
+        let response = HandshakeResponse(capabilities: [.clientMySQL, .protocol41, .secureConnection, .pluginAuth, .transactions], characterSet: 45,
+                                         user: user, authResponse: [], database: nil, authPluginName: "mysql_native_password")
+        PacketFrame(sequenceID: 1, payload: response.encode()).encode(into: &bytes)
+        return bytes
+    }
+
+    /// The MySQL packets in `buffer` (greeting first).
+    static func frames(_ buffer: ByteBuffer) -> [PacketFrame] {
+        var copy = buffer
+        var frames: [PacketFrame] = []
+        while let frame = PacketFrame.decode(from: &copy) { frames.append(frame) }
+        return frames
+    }
+
+    @Test func oversizedMySQLHandshakeHeaderIsRefusedAtOnce() async throws {
+        // Regression: the proxy waited for (and buffered) a whole 16 MiB first packet.
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, engine: "mysql")
+        defer { proxy.stop() }
+        var header = ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 1])
+        header.writeRepeatingByte(0x41, count: 1_000)
+        let answer = try await RawPostgresClient.exchange(port: proxy.port, send: [header], timeout: .seconds(5))
+        #expect(answer.closed, "the proxy must answer at once, not wait for 16 MiB")
+        let frames = Self.frames(answer.bytes)
+        let error = try frames.last.map { try ErrorPacket(payload: $0.payload) }
+        #expect(error?.code == 1043)
+        #expect(error?.message.contains("handshake packet is more than iam-db-proxy accepts") == true)
+        let result = try proxy.mariadb(env, "SELECT 1")
+        #expect(result.status == 0, "the proxy stopped serving: \(result.stderr)")
+    }
+
+    @Test func mysqlQueryPipelinedBehindTheHandshakeIsAnswered() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, engine: "mysql")
+        defer { proxy.stop() }
+        var bytes = Self.handshakeResponse(user: env.mysql.iam_user)
+        PacketFrame(sequenceID: 0, payload: ByteBuffer(bytes: [0x03] + Array("SELECT 41 + 1".utf8))).encode(into: &bytes)
+        // Greeting, OK, then column count, column, EOF, row, EOF (no DEPRECATE_EOF asked for).
+        let resultSetEnded: @Sendable (ByteBuffer) -> Bool = { buffer in
+            Self.frames(buffer).contains { $0.sequenceID == 5 && $0.payload.getInteger(at: $0.payload.readerIndex, as: UInt8.self) == 0xFE }
+        }
+        let answer = try await RawPostgresClient.exchange(port: proxy.port, send: [bytes], until: resultSetEnded, timeout: .seconds(10))
+        let frames = Self.frames(answer.bytes)
+        #expect(frames.count == 7, "got \(frames.map(\.sequenceID)) \(proxy.logs.text.suffix(1_000))")
+        #expect(frames.contains { String(buffer: $0.payload).contains("42") })
+    }
+
+    @Test func killReachesOnlySessionsOfTheSameListenerAndIdsAreNotGuessable() async throws {
+        // Regression: the KILL registry was process-wide and ids counted up by one, so a
+        // client of one listener could end (or log in to the upstream of) another's sessions.
+        let otherPort = try await ProxyHarness.freePort()
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, engine: "mysql", moreListenersYAML: """
+            - name: other
+              engine: mysql
+              listen: 127.0.0.1:\(otherPort)
+              upstream: localhost:\(env.mysql.port)
+              iam_region: \(env.region)
+              tls: {ca_file: \(env.ca_file)}
+            """)
+        defer { proxy.stop() }
+        let result = try proxy.python(env, """
+            import os, pymysql
+            def connect(port): return pymysql.connect(host="127.0.0.1", port=port, user=os.environ["USER"], database=os.environ["DB"])
+            victim = connect(\(otherPort))
+            killer = connect(int(os.environ["PORT"]))
+            try:
+                killer.cursor().execute("KILL CONNECTION %d" % victim.thread_id())
+                print("killed")
+            except pymysql.err.OperationalError as error:
+                print(error.args[0])
+            cursor = victim.cursor(); cursor.execute("SELECT 1"); print("victim alive", cursor.fetchone()[0])
+            ids = [connect(int(os.environ["PORT"])).thread_id() for _ in range(4)]
+            steps = [b - a for a, b in zip(ids, ids[1:])]
+            print("ids random", all(i > 2000000000 for i in ids) and any(abs(step) > 1000 for step in steps))
+            """)
+        #expect(result.stdout == "1094\nvictim alive 1\nids random True\n", "\(result.stderr)")
+    }
+}
