@@ -111,7 +111,13 @@ let package = Package(
         ),
         .testTarget(
             name: "IAMDBProxyTests",
-            dependencies: ["IAMDBProxy", .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: [
+                "IAMDBProxy", "AWSAuth", "MySQLWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(

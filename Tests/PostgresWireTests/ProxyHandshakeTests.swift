@@ -245,4 +245,24 @@ extension ProxyHandshakeTests {
         _ = machine.upstreamBytes(&answer)
         #expect(machine.upstreamTLSEstablished() == [.sendToUpstream(FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: parameters))])
     }
+
+    @Test func parametersThatAreNotUTF8AreForwardedByteForByte() {
+        // Regression: a LATIN1 database name was turned into U+FFFD and could not be reached.
+        let body: [UInt8] = [0, 3, 0, 0] + Array("user\0app\0database\0caf".utf8) + [0xE9, 0] + Array("application_name\0".utf8) + [0xFF, 0xFE, 0, 0]
+        let startup = ByteBuffer(bytes: StartupRequestTests.message(body))
+        var machine = PostgresProxyHandshake(configuration: .init())
+        var bytes = startup
+        #expect(machine.clientBytes(&bytes) == [.connectUpstream(user: "app")])
+        _ = machine.upstreamConnected()
+        var answer = ByteBuffer(string: "S")
+        _ = machine.upstreamBytes(&answer)
+        #expect(machine.upstreamTLSEstablished() == [.sendToUpstream(startup)])
+    }
+
+    @Test func aUserNameThatIsNotUTF8Is08P01() {
+        let body: [UInt8] = [0, 3, 0, 0] + Array("user\0jos".utf8) + [0xE9, 0, 0]
+        var bytes = ByteBuffer(bytes: StartupRequestTests.message(body))
+        var machine = PostgresProxyHandshake(configuration: .init())
+        #expect(failureState(machine.clientBytes(&bytes)) == "08P01")
+    }
 }

@@ -14,9 +14,13 @@ final class MySQLCommandInspector: ChannelDuplexHandler, RemovableChannelHandler
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// Carries out a KILL against the target session and calls back with the reply payload.
+    typealias KillCarrier = (KillStatement, MySQLSessionRegistry.Session, String, any EventLoop, Logger, @escaping (ByteBuffer) -> Void) -> Void
+
     private let runtime: ListenerRuntime
     private let user: String
     private let logger: Logger
+    private let carryOut: KillCarrier
     private var framer: CommandFramer
     /// Framed but not yet handled, because a KILL is being carried out.
     private var queuedOutputs: [CommandFramer.Output] = []
@@ -27,10 +31,11 @@ final class MySQLCommandInspector: ChannelDuplexHandler, RemovableChannelHandler
     private var readHeld = false
     private var removed = false
 
-    init(runtime: ListenerRuntime, user: String, logger: Logger) {
+    init(runtime: ListenerRuntime, user: String, logger: Logger, carryOut: @escaping KillCarrier = MySQLKillForwarder.forward) {
         self.runtime = runtime
         self.user = user
         self.logger = logger
+        self.carryOut = carryOut
         framer = CommandFramer(isProxyConnectionID: { MySQLSessionRegistry.proxyIDs.contains($0) })
     }
 
@@ -81,7 +86,7 @@ final class MySQLCommandInspector: ChannelDuplexHandler, RemovableChannelHandler
         let inspector = NIOLoopBound(self, eventLoop: context.eventLoop)
         let contextBox = NIOLoopBound(context, eventLoop: context.eventLoop)
         logger.info("forwarding KILL", metadata: ["kill": "\(statement.target.rawValue.lowercased())", "target_conn": "\(statement.connectionID)"])
-        MySQLKillForwarder.forward(statement, to: target, as: user, on: context.eventLoop, logger: logger) { reply in
+        carryOut(statement, target, user, context.eventLoop, logger) { reply in
             inspector.value.killFinished(reply, context: contextBox.value)
         }
     }
