@@ -27,6 +27,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Where to listen: HOST:PORT (default 127.0.0.1 and the engine's port) or unix:/path.")
     var listen: String?
 
+    @Flag(name: .customLong("allow-remote"), help: "Allow --listen on an address other hosts can reach (IAM_DB_PROXY_ALLOW_REMOTE=true).")
+    var allowRemote = false
+
     @Option(name: .long, help: "The database endpoint, HOST:PORT.")
     var upstream: String?
 
@@ -160,6 +163,8 @@ struct RunCommand: AsyncParsableCommand {
                 throw commandLineError("--listen", "must be HOST:PORT or unix:/path")
             }
             var listener = ListenerConfiguration(name: "default", engine: engine, listen: address, upstream: target)
+            listener.allowRemote = allowRemote || setting(nil, "ALLOW_REMOTE") == "true"
+            if let problem = listener.remoteListenProblem { throw commandLineError("--listen", problem) }
             listener.iamHost = setting(iamHost, "IAM_HOST")
             if let port = setting(iamPort.map(String.init), "IAM_PORT") {
                 guard let value = Int(port), (1...65_535).contains(value) else {

@@ -51,6 +51,8 @@ import Testing
         ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tls: {ca_file: /no/such.pem}\n", 5, "listeners[0].tls.ca_file", "cannot read /no/such.pem"),
         ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tls: {mode: verify-ca}\n", 5, "listeners[0].tls.mode", "verify-ca needs tls.ca_file"),
         ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    allow_replication: maybe\n", 5, "listeners[0].allow_replication", "true or false"),
+        ("listeners:\n  - engine: postgres\n    listen: 0.0.0.0:5432\n    upstream: h:1\n", 3, "listeners[0].listen", "0.0.0.0 is not a loopback address"),
+        ("listeners:\n  - engine: mysql\n    listen: \"[::]:3306\"\n    upstream: h:1\n", 3, "listeners[0].listen", "set allow_remote: true"),
         ("aws:\n  region: us-east-1\n", nil, "listeners", "missing"),
         ("listeners: [\n", 2, "", "not valid YAML"),
     ] as [(String, Int?, String, String)])
@@ -84,5 +86,20 @@ import Testing
     @Test(arguments: [("127.0.0.1:5432", "127.0.0.1", 5432), ("[::1]:6432", "::1", 6432), ("db.example.com", "db.example.com", 3306)])
     func hostAndPortParsing(text: String, host: String, port: Int) {
         #expect(HostAndPort(text, defaultPort: 3306) == HostAndPort(host: host, port: port))
+    }
+
+    @Test func remoteListenersNeedAllowRemote() throws {
+        let configuration = try ConfigurationLoader.parse("""
+            listeners:
+              - engine: postgres
+                listen: 0.0.0.0:5432
+                upstream: h:1
+                allow_remote: true
+              - engine: postgres
+                listen: "[::1]:5433"
+                upstream: h:1
+            """, file: "remote.yaml")
+        #expect(configuration.listeners.map(\.remoteListenProblem) == [nil, nil])
+        #expect(configuration.listeners.map(\.isRemoteWithoutClientTLS) == [true, false])
     }
 }

@@ -134,6 +134,7 @@ struct ConfigurationReader {
     static let listenerKeys = [
         "name", "engine", "listen", "upstream", "iam_host", "iam_default_port", "iam_region", "iam_expiration", "tls", "client_tls",
         "users", "connect_timeout", "handshake_timeout", "idle_timeout", "max_connections", "unix_socket_mode", "allow_replication",
+        "allow_remote",
     ]
 
     func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
@@ -168,6 +169,8 @@ struct ConfigurationReader {
         listener.idleTimeoutSeconds = try seconds(keys["idle_timeout"], "\(path).idle_timeout")
         listener.maxConnections = try integer(keys["max_connections"], "\(path).max_connections", range: 1...1_000_000)
         listener.allowReplication = try boolean(keys["allow_replication"], "\(path).allow_replication") ?? false
+        listener.allowRemote = try boolean(keys["allow_remote"], "\(path).allow_remote") ?? false
+        if let problem = listener.remoteListenProblem { throw error(keys["listen"], "\(path).listen", problem) }
         if let tlsNode = keys["tls"] {
             let tls = try mapping(tlsNode, "\(path).tls", known: ["mode", "ca_file", "server_name"])
             if let modeText = try string(tls["mode"], "\(path).tls.mode") {

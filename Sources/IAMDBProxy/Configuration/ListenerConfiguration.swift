@@ -99,6 +99,8 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var users: [String]?
     /// PostgreSQL replication connections may log in (they read every row, whatever the grants).
     public var allowReplication = false
+    /// The listener may be on an address other hosts can reach.
+    public var allowRemote = false
     /// Sessions open at once on this listener (nil: no per-listener limit).
     public var maxConnections: Int?
     /// Close a logged-in session after this long with no bytes either way (nil: never).
@@ -115,6 +117,20 @@ public struct ListenerConfiguration: Sendable, Equatable {
         self.engine = engine
         self.listen = listen
         self.upstream = upstream
+    }
+
+    /// Why this listener may not start where it is: anyone who reaches its port gets a
+    /// database session signed with the proxy's identity, so only loopback unless asked.
+    public var remoteListenProblem: String? {
+        guard case .tcp(let address) = listen, !address.isLoopback, !allowRemote else { return nil }
+        return "\(address.host) is not a loopback address, and anyone who can reach it gets a database session signed with this proxy's identity; "
+            + "listen on 127.0.0.1 (or a unix socket), or set allow_remote: true (--allow-remote) and prefer client_tls"
+    }
+
+    /// Reachable from other hosts with plaintext clients: worth a warning at every start.
+    public var isRemoteWithoutClientTLS: Bool {
+        guard case .tcp(let address) = listen else { return false }
+        return !address.isLoopback && clientTLS == nil
     }
 
     public var signingHost: String { iamHost ?? upstream.host }
