@@ -169,4 +169,103 @@ import Testing
             """)
         #expect(result.stdout == "1094\nvictim alive 1\nids random True\n", "\(result.stderr)")
     }
+
+    // MARK: Many kinds of hostile first packets, then the proxy is as it was
+
+    static func lengthPrefixed(_ length: UInt32, _ rest: [UInt8] = [0, 3, 0, 0]) -> ByteBuffer {
+        var bytes = ByteBuffer()
+        bytes.writeInteger(length)
+        bytes.writeBytes(rest)
+        return bytes
+    }
+
+    @Test func hostilePostgresFirstPacketsEachGet08P01AndLeaveNothingBehind() async throws {
+        let adminPort = try await ProxyHarness.freePort()
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, listenerYAML: "handshake_timeout: 2",
+                                                 topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
+        defer { proxy.stop() }
+        let admin = AdminHTTPTests.Admin(port: adminPort)
+        let manyParameters = (0..<10_000).map { ("p\($0)", "v") }
+        let hostile: [(String, ByteBuffer)] = [
+            ("length 0", Self.lengthPrefixed(0)), ("length 3", Self.lengthPrefixed(3)),
+            ("negative length", Self.lengthPrefixed(0xFFFF_FFFF)), ("length 2^31-1", Self.lengthPrefixed(0x7FFF_FFFF)),
+            ("10,000 parameters", RawPostgresClient.startup(user: env.postgres.iam_user, extra: manyParameters)),
+            ("1 MB user name", RawPostgresClient.startup(user: String(repeating: "u", count: 1_000_000))),
+            ("invalid UTF-8 user", ByteBuffer(bytes: StartupRequestBytes.message([0, 3, 0, 0] + Array("user\0".utf8) + [0xC3, 0x28, 0, 0]))),
+            ("protocol 4.0", Self.lengthPrefixed(8, [0, 4, 0, 0])),
+        ]
+        for (name, bytes) in hostile {
+            let answer = try await RawPostgresClient.exchange(port: proxy.port, send: [bytes], timeout: .seconds(10))
+            #expect(answer.closed, "\(name): the connection must be closed")
+            #expect(answer.error?.sqlState == "08P01", "\(name): \(answer.messageTypes)")
+        }
+        // A client that never finishes its startup is closed at the handshake timeout.
+        let started = ContinuousClock.now
+        let trickle = try await RawPostgresClient.exchange(port: proxy.port, send: [Self.lengthPrefixed(40, [0])], timeout: .seconds(10))
+        #expect(trickle.closed && ContinuousClock.now - started < .seconds(8))
+
+        let baseline = try #require(try admin.metric("process_open_fds"))
+        // 5,000 connections that leave in the middle of their startup message.
+        let halfStartup = RawPostgresClient.startup(user: env.postgres.iam_user).getSlice(at: 0, length: 12)!
+        let dropped = await ConnectionChurn.run(port: proxy.port, count: 5_000, send: halfStartup, ending: .leaveAtOnce)
+        #expect(dropped.failed == 0)
+        try expectPostgresServing(proxy)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try admin.metric(#"iam_db_proxy_connections_active{listener="pg"}"#) != 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try admin.metric("process_open_fds") == baseline, "descriptors must return to their baseline")
+    }
+
+    @Test func hostileMySQLFirstPacketsEachGet1043AndLeaveNothingBehind() async throws {
+        let adminPort = try await ProxyHarness.freePort()
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, listenerYAML: "handshake_timeout: 2",
+                                                 topYAML: "http: {listen: 127.0.0.1:\(adminPort)}", engine: "mysql")
+        defer { proxy.stop() }
+        let admin = AdminHTTPTests.Admin(port: adminPort)
+        var sslRequestTwice = ByteBuffer()
+        var wrongSequence = Self.handshakeResponse(user: env.mysql.iam_user)
+        wrongSequence.setInteger(UInt8(7), at: 3)
+        let sslRequest = HandshakeResponse(capabilities: [.clientMySQL, .protocol41, .secureConnection, .ssl], characterSet: 45, user: "")
+        PacketFrame(sequenceID: 1, payload: sslRequest.encodeSSLRequest()).encode(into: &sslRequestTwice)
+        PacketFrame(sequenceID: 2, payload: sslRequest.encodeSSLRequest()).encode(into: &sslRequestTwice)
+        let hostile: [(String, ByteBuffer)] = [
+            ("empty packet", ByteBuffer(bytes: [0, 0, 0, 1])),
+            ("3-byte packet", ByteBuffer(bytes: [3, 0, 0, 1, 1, 2, 3])),
+            ("16 MiB header", ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 1])),
+            ("1 MB user name", Self.handshakeResponse(user: String(repeating: "u", count: 1_000_000))),
+            ("wrong sequence id", wrongSequence),
+            ("SSLRequest without client TLS", sslRequestTwice),
+            ("garbage", ByteBuffer(bytes: [12, 0, 0, 1] + Array(repeating: 0xFF, count: 12))),
+        ]
+        for (name, bytes) in hostile {
+            let answer = try await RawPostgresClient.exchange(port: proxy.port, send: [bytes], timeout: .seconds(10))
+            #expect(answer.closed, "\(name): the connection must be closed")
+            let error = try Self.frames(answer.bytes).dropFirst().last.map { try ErrorPacket(payload: $0.payload) }
+            #expect(error?.code == 1043, "\(name): \(String(describing: error))")
+        }
+        let started = ContinuousClock.now
+        let trickle = try await RawPostgresClient.exchange(port: proxy.port, send: [ByteBuffer(bytes: [40, 0])], timeout: .seconds(10))
+        #expect(trickle.closed && ContinuousClock.now - started < .seconds(8))
+
+        let baseline = try #require(try admin.metric("process_open_fds"))
+        let halfResponse = Self.handshakeResponse(user: env.mysql.iam_user).getSlice(at: 0, length: 10)!
+        let dropped = await ConnectionChurn.run(port: proxy.port, count: 5_000, send: halfResponse, ending: .leaveAtOnce)
+        #expect(dropped.failed == 0)
+        let result = try proxy.mariadb(env, "SELECT 1")
+        #expect(result.status == 0 && result.stdout == "1\n", "the proxy stopped serving: \(result.stderr)")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try admin.metric(#"iam_db_proxy_connections_active{listener="my"}"#) != 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try admin.metric("process_open_fds") == baseline, "descriptors must return to their baseline")
+    }
+}
+
+/// A length-prefixed startup-phase message, for bytes no encoder would write.
+enum StartupRequestBytes {
+    static func message(_ body: [UInt8]) -> [UInt8] {
+        let length = UInt32(body.count + 4)
+        return [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + body
+    }
 }
