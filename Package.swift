@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "AWSAuth", targets: ["AWSAuth"]),
         .library(name: "PostgresWire", targets: ["PostgresWire"]),
         .library(name: "MySQLWire", targets: ["MySQLWire"]),
+        // For the fuzz and benchmark packages beside this one.
+        .library(name: "IAMDBProxy", targets: ["IAMDBProxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

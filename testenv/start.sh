@@ -12,6 +12,7 @@ MYSQL_PORT="${TESTENV_MYSQL_PORT:-23306}"
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_PAM_SERVICE=iam-db-proxy-testenv-pg
 MYSQL_PAM_SERVICE=iam-db-proxy-testenv-mysql
+MYSQL_PERMIT_SERVICE=iam-db-proxy-testenv-mysql-permit
 # A host name RDS would use; the server certificate carries it too, so tests can sign for it
 # and verify TLS against it while dialling 127.0.0.1.
 RDS_LIKE_HOST=testdb.cluster-abc123xyz.us-east-1.rds.amazonaws.com
@@ -69,6 +70,14 @@ auth    required pam_python.so $TESTENV_DIR/verifier.py $TESTENV_DIR/verifier.js
 account required pam_python.so $TESTENV_DIR/verifier.py $TESTENV_DIR/verifier.json $service
 PAM
 done
+
+# A MariaDB user any password logs in as (over TLS), for load tests that the verifier, a Python
+# process per login, cannot keep up with: the counterpart of PostgreSQL's trust `bench_user`.
+cat > "/etc/pam.d/$MYSQL_PERMIT_SERVICE" <<PAM
+# iam-db-proxy local test environment: bench_user, any password (load tests only).
+auth    required pam_permit.so
+account required pam_permit.so
+PAM
 
 # --- PostgreSQL -------------------------------------------------------------------------
 PGDATA="$TESTENV_DIR/pg/data"
@@ -173,6 +182,11 @@ GRANT PROCESS, CONNECTION ADMIN ON *.* TO iam_user;
 SQL
 fi
 
+my_admin <<SQL
+CREATE USER IF NOT EXISTS bench_user IDENTIFIED VIA pam USING '$MYSQL_PERMIT_SERVICE' REQUIRE SSL;
+GRANT ALL ON appdb.* TO bench_user;
+SQL
+
 # --- what the tests and the demo read -----------------------------------------------------
 python3 - "$HERE/credentials.json" <<PY
 import json, sys
@@ -185,7 +199,7 @@ env = {
                  "trust_user": "bench_user", "admin_socket_dir": "$PGRUN"},
     "mysql": {"host": "127.0.0.1", "port": $MYSQL_PORT, "database": "appdb", "iam_user": "iam_user",
               "iam_other_user": "iam_other", "password_user": "pw_user", "password": "pw_password",
-              "admin_socket": "$MYSOCK"},
+              "trust_user": "bench_user", "admin_socket": "$MYSOCK"},
     "identities": creds["identities"],
 }
 json.dump(env, open("$TESTENV_DIR/testenv.json", "w"), indent=2)

@@ -14,6 +14,6 @@ if [ -f "$PIDFILE" ]; then
     for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
 fi
 if [ "${1:-}" = "--clean" ]; then
-    rm -rf "$TESTENV_DIR" /etc/pam.d/iam-db-proxy-testenv-pg /etc/pam.d/iam-db-proxy-testenv-mysql
+    rm -rf "$TESTENV_DIR" /etc/pam.d/iam-db-proxy-testenv-pg /etc/pam.d/iam-db-proxy-testenv-mysql /etc/pam.d/iam-db-proxy-testenv-mysql-permit
 fi
 echo "testenv: stopped" >&2
