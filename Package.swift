@@ -86,6 +86,12 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", path: "Tests/CLibPQ"),
         .target(
             name: "TestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: upcomingFeatures
         ),

@@ -116,7 +116,10 @@ final class UpstreamLink {
     func failed(_ error: any Error, attempt: Int) {
         guard attempt == self.attempt, !handedOff else { return }
         runtime.upstreamFailed(reason: UpstreamFailure.reason(error))
-        let (message, hint) = UpstreamFailure.describe(error, upstream: target, tls: runtime.configuration.tls)
+        // The certificate the server presented, if the handshake got that far: it tells an
+        // expired or not-yet-valid certificate from one no trusted CA signed.
+        let presented = try? channel?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate
+        let (message, hint) = UpstreamFailure.describe(error, upstream: target, tls: runtime.configuration.tls, presented: presented)
         delegate?.upstreamFailed(message, hint: hint)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -71,8 +72,15 @@ enum UpstreamFailure {
         return "connect"
     }
 
-    static func describe(_ error: any Error, upstream: HostAndPort, tls: ListenerConfiguration.UpstreamTLS) -> (message: String, hint: String?) {
+    static func describe(_ error: any Error, upstream: HostAndPort, tls: ListenerConfiguration.UpstreamTLS,
+                         presented: NIOSSLCertificate? = nil, now: Date = Date()) -> (message: String, hint: String?) {
         let text = String(describing: error)
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed"), let presented,
+            let validity = validityProblem(presented, now: now)
+        {
+            return ("TLS to \(upstream) failed: the server certificate \(validity)",
+                    "Renew the server certificate, or check this host's clock (it reads \(now.formatted(.iso8601))).")
+        }
         if text.contains("failedToValidateHostname") || text.contains("hostname") && text.contains("valid") {
             return ("TLS to \(upstream) failed: the server certificate does not match host name \(tls.serverName ?? upstream.host)",
                     "Connect by the endpoint's DNS name, or set tls.server_name to a name in the certificate.")
@@ -95,6 +103,17 @@ enum UpstreamFailure {
             return ("cannot connect to \(upstream): \(reasons.isEmpty ? "no address found" : reasons)", nil)
         }
         return ("cannot connect to \(upstream): \(text)", nil)
+    }
+}
+
+extension UpstreamFailure {
+    /// "expired on …" / "is not valid until …" when `now` is outside the certificate's period.
+    static func validityProblem(_ certificate: NIOSSLCertificate, now: Date) -> String? {
+        let notBefore = Date(timeIntervalSince1970: TimeInterval(certificate.notValidBefore))
+        let notAfter = Date(timeIntervalSince1970: TimeInterval(certificate.notValidAfter))
+        if now > notAfter { return "expired on \(notAfter.formatted(.iso8601))" }
+        if now < notBefore { return "is not valid until \(notBefore.formatted(.iso8601))" }
+        return nil
     }
 }
 

@@ -4,31 +4,31 @@ import NIOHTTP1
 import NIOPosix
 
 /// A real HTTP/1.1 server on 127.0.0.1 with a random port, answering from a closure: the fake
-/// IMDS, container, STS and SSO endpoints of the provider tests. It records every request.
-final class LocalHTTPServer: Sendable {
-    struct Request: Sendable {
-        var method: HTTPMethod
-        var uri: String
-        var headers: HTTPHeaders
-        var body: String
-        var path: String { String(uri.split(separator: "?", maxSplits: 1).first ?? "") }
+/// IMDS, container, STS and SSO endpoints of the provider and fault tests. It records every request.
+public final class LocalHTTPServer: Sendable {
+    public struct Request: Sendable {
+        public var method: HTTPMethod
+        public var uri: String
+        public var headers: HTTPHeaders
+        public var body: String
+        public var path: String { String(uri.split(separator: "?", maxSplits: 1).first ?? "") }
     }
 
-    enum Response: Sendable {
+    public enum Response: Sendable {
         case answer(status: Int, body: String)
         /// Never answers (for timeout tests).
         case hang
     }
 
-    typealias Handler = @Sendable (Request) -> Response
+    public typealias Handler = @Sendable (Request) -> Response
 
     private let channel: any Channel
     private let recorded = NIOLockedValueBox<[Request]>([])
-    let port: Int
-    var url: String { "http://127.0.0.1:\(port)" }
-    var requests: [Request] { recorded.withLockedValue { $0 } }
+    public let port: Int
+    public var url: String { "http://127.0.0.1:\(port)" }
+    public var requests: [Request] { recorded.withLockedValue { $0 } }
 
-    init(_ handler: @escaping Handler) async throws {
+    public init(_ handler: @escaping Handler) async throws {
         let recorded = self.recorded
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -42,7 +42,7 @@ final class LocalHTTPServer: Sendable {
         port = channel.localAddress!.port!
     }
 
-    func shutdown() async {
+    public func shutdown() async {
         try? await channel.close()
     }
 

@@ -1,0 +1,124 @@
+import Foundation
+import NIOCore
+import PostgresWire
+import TestSupport
+import Testing
+
+/// Faults outside the proxy — the upstream resetting at connect, in the TLS handshake or in the
+/// middle of a query, a name that does not resolve, an expired certificate, a credentials
+/// endpoint that is down, slow, answering garbage or expired credentials, STS throttling —
+/// each give the client its specific error, and the proxy serves again by itself as soon as
+/// the fault clears, with no restart.
+@Suite(.needsTestEnvironment, .serialized) struct FaultTests {
+    let env: TestEnvironment
+
+    init() throws { env = try TestEnvironment.load() }
+
+    /// A proxy whose upstream is `faulty` (tokens still signed for the real server's port).
+    func proxy(through faulty: FaultyUpstream, identity: TestEnvironment.Identity? = nil, extraEnvironment: [String: String] = [:]) async throws -> ProxyHarness {
+        try await ProxyHarness.start(env, identity: identity ?? env.longTerm, extraEnvironment: extraEnvironment,
+                                     listenerYAML: "iam_default_port: \(env.postgres.port)", upstream: "localhost:\(faulty.port)")
+    }
+
+    func loginError(_ proxy: ProxyHarness) async throws -> ErrorResponse? {
+        try await RawPostgresClient.exchange(port: proxy.port, send: [RawPostgresClient.startup(user: env.postgres.iam_user)],
+                                             until: RawPostgresClient.readyForQuery, timeout: .seconds(20)).error
+    }
+
+    func expectServing(_ proxy: ProxyHarness, _ context: String) throws {
+        let psql = try proxy.psql(env, ["-c", "SELECT 1"])
+        #expect(psql.status == 0 && psql.stdout == "1\n", "\(context): \(psql.stderr)\n\(proxy.logs.text.suffix(1_500))")
+    }
+
+    @Test func upstreamResettingAtConnectOrInTLSGives08001AndRecovers() async throws {
+        let faulty = try await FaultyUpstream(upstreamPort: env.postgres.port, mode: .resetAtConnect)
+        let proxy = try await proxy(through: faulty)
+        defer { proxy.stop() }
+        let atConnect = try await loginError(proxy)
+        #expect(atConnect?.sqlState == "08001", "\(String(describing: atConnect))")
+        #expect(atConnect?.message.contains("localhost:\(faulty.port)") == true)
+
+        faulty.set(.resetAfterClientBytes(9))
+        let inTLS = try await loginError(proxy)
+        #expect(inTLS?.sqlState == "08001", "\(String(describing: inTLS))")
+
+        faulty.set(.relay)
+        try expectServing(proxy, "after the fault cleared")
+        await faulty.shutdown()
+    }
+
+    @Test func upstreamResetInTheMiddleOfAQueryEndsThatSessionOnly() async throws {
+        let faulty = try await FaultyUpstream(upstreamPort: env.postgres.port)
+        let proxy = try await proxy(through: faulty)
+        defer { proxy.stop() }
+        let sleeping = Process()
+        sleeping.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        sleeping.arguments = ["host=127.0.0.1 port=\(proxy.port) dbname=appdb user=\(env.postgres.iam_user) sslmode=disable", "-XAtc", "SELECT pg_sleep(30)"]
+        let errors = Pipe()
+        sleeping.standardError = errors
+        sleeping.standardOutput = FileHandle.nullDevice
+        try sleeping.run()
+        #expect(await proxy.logs.waitFor("session logged in"))
+        faulty.resetAll()
+        sleeping.waitUntilExit()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(sleeping.terminationStatus != 0)
+        #expect(stderr.contains("server closed the connection unexpectedly") || stderr.contains("connection"), "\(stderr)")
+        try expectServing(proxy, "a new session after the reset")
+        await faulty.shutdown()
+    }
+
+    @Test func unresolvableHostGives08001SayingSo() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, upstream: "db.invalid:5432")
+        defer { proxy.stop() }
+        let error = try await loginError(proxy)
+        #expect(error?.sqlState == "08001")
+        #expect(error?.message.contains("db.invalid:5432: the host name does not resolve") == true, "\(String(describing: error))")
+    }
+
+    /// A certificate for localhost signed by the test CA whose validity ended in 2020.
+    func expiredCertificate() throws -> (certificate: String, key: String) {
+        let folder = NSTemporaryDirectory() + "expired-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder + "/new", withIntermediateDirectories: true)
+        try "".write(toFile: folder + "/index.txt", atomically: true, encoding: .utf8)
+        try "1000\n".write(toFile: folder + "/serial", atomically: true, encoding: .utf8)
+        try """
+            [ca]
+            default_ca = test
+            [test]
+            dir = \(folder)
+            database = \(folder)/index.txt
+            serial = \(folder)/serial
+            new_certs_dir = \(folder)/new
+            default_md = sha256
+            policy = anything
+            copy_extensions = copy
+            [anything]
+            commonName = supplied
+            [san]
+            subjectAltName = DNS:localhost
+            """.write(toFile: folder + "/ca.cnf", atomically: true, encoding: .utf8)
+        let request = try runProcess("/usr/bin/openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                                                          "-keyout", folder + "/key.pem", "-out", folder + "/request.pem"])
+        #expect(request.status == 0, "\(request.stderr)")
+        let signed = try runProcess("/usr/bin/openssl", ["ca", "-batch", "-config", folder + "/ca.cnf", "-extensions", "san",
+                                                         "-startdate", "20200101000000Z", "-enddate", "20200201000000Z",
+                                                         "-cert", env.ca_file, "-keyfile", env.dir + "/ca/ca.key",
+                                                         "-in", folder + "/request.pem", "-out", folder + "/certificate.pem"])
+        #expect(signed.status == 0, "\(signed.stderr)")
+        return (folder + "/certificate.pem", folder + "/key.pem")
+    }
+
+    @Test func expiredUpstreamCertificateGives08001SayingExpiredAndRecovers() async throws {
+        let (certificate, key) = try expiredCertificate()
+        let faulty = try await FaultyUpstream(upstreamPort: env.postgres.port, mode: .presentCertificate(certificateFile: certificate, keyFile: key))
+        let proxy = try await proxy(through: faulty)
+        defer { proxy.stop() }
+        let error = try await loginError(proxy)
+        #expect(error?.sqlState == "08001")
+        #expect(error?.message.contains("expired") == true, "\(String(describing: error))")
+        faulty.set(.relay)
+        try expectServing(proxy, "after the certificate was renewed")
+        await faulty.shutdown()
+    }
+}
