@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresWire
 import TestSupport
@@ -120,5 +121,97 @@ import Testing
         faulty.set(.relay)
         try expectServing(proxy, "after the certificate was renewed")
         await faulty.shutdown()
+    }
+}
+
+/// The credentials side: a container credentials endpoint and an STS endpoint on loopback that
+/// the test turns bad and good again.
+@Suite(.needsTestEnvironment, .serialized) struct CredentialFaultTests {
+    let env: TestEnvironment
+
+    init() throws { env = try TestEnvironment.load() }
+
+    enum Answer: Sendable { case good, garbage, expired, hang, serverError }
+
+    func credentialsJSON(expiresIn seconds: TimeInterval) -> String {
+        let identity = env.temporary
+        let expiration = Date().addingTimeInterval(seconds).formatted(.iso8601)
+        return #"{"AccessKeyId":"\#(identity.access_key_id)","SecretAccessKey":"\#(identity.secret_access_key)","Token":"\#(identity.session_token ?? "")","Expiration":"\#(expiration)"}"#
+    }
+
+    func loginError(_ proxy: ProxyHarness) async throws -> ErrorResponse? {
+        try await RawPostgresClient.exchange(port: proxy.port, send: [RawPostgresClient.startup(user: env.postgres.iam_user)],
+                                             until: RawPostgresClient.readyForQuery, timeout: .seconds(20)).error
+    }
+
+    func expectServing(_ proxy: ProxyHarness, _ context: String) throws {
+        let psql = try proxy.psql(env, ["-c", "SELECT 1"])
+        #expect(psql.status == 0 && psql.stdout == "1\n", "\(context): \(psql.stderr)\n\(proxy.logs.text.suffix(1_500))")
+    }
+
+    @Test func containerEndpointDownSlowGarbageOrExpiredGives08001AndRecovers() async throws {
+        let answer = NIOLockedValueBox(Answer.good)
+        let json = credentialsJSON(expiresIn: 3_600)
+        let expired = credentialsJSON(expiresIn: -60)
+        let endpoint = try await LocalHTTPServer { _ in
+            switch answer.withLockedValue({ $0 }) {
+            case .good: .answer(status: 200, body: json)
+            case .garbage: .answer(status: 200, body: "<html>captive portal</html>")
+            case .expired: .answer(status: 200, body: expired)
+            case .hang: .hang
+            case .serverError: .answer(status: 500, body: "busy")
+            }
+        }
+        defer { Task { await endpoint.shutdown() } }
+        let downPort = try await ProxyHarness.freePort()
+        let proxy = try await ProxyHarness.start(env, identity: nil, extraEnvironment: [
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(downPort)/credentials",
+        ])
+        defer { proxy.stop() }
+        // Down: nothing listens where the endpoint should be.
+        let down = try await loginError(proxy)
+        #expect(down?.sqlState == "08001" && down?.message.contains("container") == true, "\(String(describing: down))")
+
+        let working = try await ProxyHarness.start(env, identity: nil, extraEnvironment: [
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "\(endpoint.url)/credentials",
+        ])
+        defer { working.stop() }
+        for (fault, words) in [(Answer.garbage, "not a credentials JSON document"), (.expired, "already expired"), (.hang, "container"), (.serverError, "500")] {
+            answer.withLockedValue { $0 = fault }
+            let error = try await loginError(working)
+            #expect(error?.sqlState == "08001", "\(fault): \(String(describing: error))")
+            #expect(error?.message.contains(words) == true, "\(fault): \(String(describing: error))")
+        }
+        answer.withLockedValue { $0 = .good }
+        try expectServing(working, "after the endpoint recovered")
+    }
+
+    @Test func stsThrottlingGives08001NamingItAndRecovers() async throws {
+        let throttled = NIOLockedValueBox(true)
+        let identity = env.temporary
+        let response = """
+            <AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>
+            <AccessKeyId>\(identity.access_key_id)</AccessKeyId><SecretAccessKey>\(identity.secret_access_key)</SecretAccessKey>
+            <SessionToken>\(identity.session_token ?? "")</SessionToken><Expiration>\(Date().addingTimeInterval(3_600).formatted(.iso8601))</Expiration>
+            </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>
+            """
+        let sts = try await LocalHTTPServer { _ in
+            throttled.withLockedValue { $0 }
+                ? .answer(status: 400, body: "<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>")
+                : .answer(status: 200, body: response)
+        }
+        defer { Task { await sts.shutdown() } }
+        let tokenFile = NSTemporaryDirectory() + "web-identity-" + UUID().uuidString
+        try "eyJ.test.token".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let proxy = try await ProxyHarness.start(env, identity: nil, extraEnvironment: [
+            "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/app", "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile,
+            "AWS_ENDPOINT_URL_STS": sts.url,
+        ])
+        defer { proxy.stop() }
+        let error = try await loginError(proxy)
+        #expect(error?.sqlState == "08001")
+        #expect(error?.message.contains("Throttling") == true, "\(String(describing: error))")
+        throttled.withLockedValue { $0 = false }
+        try expectServing(proxy, "after STS stopped throttling")
     }
 }
