@@ -2,7 +2,7 @@
 # Installs the system packages the local servers, tests and demo need, when missing.
 set -euo pipefail
 needed=()
-for pkg in postgresql-15 postgresql-client-15 libpq-dev mariadb-server mariadb-client libpam-python openssl python3 sysbench; do
+for pkg in postgresql-15 postgresql-client-15 libpq-dev mariadb-server mariadb-client libpam-python openssl python3 sysbench libfaketime; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done
 if [ ${#needed[@]} -gt 0 ]; then

@@ -124,6 +124,37 @@ import Testing
     }
 }
 
+/// The proxy's own clock, skewed with libfaketime (changed at run time through its timestamp
+/// file): a token signed 30 minutes in the past is refused by the server; once the clock is
+/// right again the cached, refused token is dropped and the next login signs a fresh one.
+@Suite(.needsTestEnvironment, .serialized) struct ClockSkewTests {
+    static let libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+    let env: TestEnvironment
+
+    init() throws { env = try TestEnvironment.load() }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: libfaketime), "libfaketime is not installed"))
+    func skewedClockGetsTheServersRefusalAndRecoversWhenTheClockIsRight() async throws {
+        let skew = NSTemporaryDirectory() + "faketime-" + UUID().uuidString
+        try "-30m\n".write(toFile: skew, atomically: true, encoding: .utf8)
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, extraEnvironment: [
+            "LD_PRELOAD": Self.libfaketime, "FAKETIME_TIMESTAMP_FILE": skew, "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        ])
+        defer { proxy.stop() }
+        let verdicts = env.verdictLogSize
+        let refused = try proxy.psql(env, ["-c", "SELECT 1"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("PAM authentication failed"), "\(refused.stderr)\n\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains("server refused login: FATAL 28000"))
+        #expect(env.verdicts(after: verdicts).contains { $0.contains("expired") }, "the server must have refused the old signature")
+
+        try "+0\n".write(toFile: skew, atomically: true, encoding: .utf8)
+        let served = try proxy.psql(env, ["-c", "SELECT 1"])
+        #expect(served.status == 0 && served.stdout == "1\n", "\(served.stderr)\n\(proxy.logs.text.suffix(1_500))")
+    }
+}
+
 /// The credentials side: a container credentials endpoint and an STS endpoint on loopback that
 /// the test turns bad and good again.
 @Suite(.needsTestEnvironment, .serialized) struct CredentialFaultTests {
