@@ -34,8 +34,8 @@ done
 for target in "${TARGETS[@]}"; do
     log="work/$target.log"
     last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
-    execs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
-    rate=$(grep -oE 'stat::average_exec_per_sec: [0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
+    execs=$(grep -oE 'stat::number_of_executed_units: +[0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
+    rate=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
     echo "$target: $execs runs, $rate exec/s, $(echo "$last" | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9a-zA-Z]+' || echo '?')"
     if grep -qE 'ERROR: libFuzzer|SUMMARY: ' "$log"; then echo "  FINDING: see $log and findings/" ; status=1; fi
 done
