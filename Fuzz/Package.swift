@@ -12,10 +12,13 @@ let package = Package(
         .package(name: "iam-db-proxy", path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
-    targets: targets.map { name in
+    targets: [
+        .target(name: "FuzzSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+    ] + targets.map { name in
         .executableTarget(
             name: name,
             dependencies: [
+                "FuzzSupport",
                 .product(name: "AWSAuth", package: "iam-db-proxy"),
                 .product(name: "PostgresWire", package: "iam-db-proxy"),
                 .product(name: "MySQLWire", package: "iam-db-proxy"),

@@ -95,13 +95,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = logFormat == "json"
+        let format: LineLogHandler.Format = json ? .json : .text
         LoggingSystem.bootstrap { label in
-            if json {
-                var handler = JSONLogHandler(label: label)
-                handler.logLevel = level
-                return handler
-            }
-            var handler = TextLogHandler(label: label)
+            var handler = LineLogHandler(label: label, format: format)
             handler.logLevel = level
             return handler
         }

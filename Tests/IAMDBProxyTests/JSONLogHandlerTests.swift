@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct JSONLogHandlerTests {
     @Test func oneParsableObjectWithStableKeys() throws {
-        let line = JSONLogHandler.line(
+        let line = JSONLogFormat.line(
             time: Date(timeIntervalSince1970: 1_800_000_000), level: .info, message: "connection closed",
             metadata: ["listener": "app", "conn": "12", "bytes_up": "0", "reason": "said \"bye\"\n", "client": "[IPv4]127.0.0.1/127.0.0.1:5000"])
         #expect(!line.contains("\n"))

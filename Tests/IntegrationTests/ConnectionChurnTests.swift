@@ -60,9 +60,10 @@ import Testing
             print("churn \(listener) round \(index) of \(perRound) connections: \(previous) -> \(reading)")
             let heapGrowth = reading.heap - previous.heap
             let residentGrowth = reading.resident - previous.resident
-            // A leak of even 100 bytes per connection would show as ~1 MB here.
-            #expect(heapGrowth < Double(perRound) * 32, "round \(index): heap grew \(Int(heapGrowth)) B over \(perRound) connections (\(previous) -> \(reading))")
-            #expect(residentGrowth < Double(perRound) * 256, "round \(index): RSS grew \(Int(residentGrowth)) B (\(previous) -> \(reading))")
+            // The leak this guards against was ~1,700 bytes per connection; caches that fill
+            // up after the warm-up (thread-local allocator slabs, pooled buffers) add a few tens.
+            #expect(heapGrowth < Double(perRound) * 128, "round \(index): heap grew \(Int(heapGrowth)) B over \(perRound) connections (\(previous) -> \(reading))")
+            #expect(residentGrowth < Double(perRound) * 512, "round \(index): RSS grew \(Int(residentGrowth)) B (\(previous) -> \(reading))")
             #expect(reading.descriptors == baselineDescriptors, "round \(index): descriptors \(reading.descriptors), baseline \(baselineDescriptors)")
             previous = reading
         }
@@ -87,7 +88,7 @@ import Testing
             [(6 * scale, nil, .leaveAtOnce), (3 * scale, refused, .waitFor { _ in false }),
              (scale / 2, malformed, .waitFor { _ in false }), (scale / 2, loggedIn, .waitFor(RawPostgresClient.readyForQuery))]
         }
-        try await expectNoGrowth(port: proxy.port, admin: admin, listener: "pg", warmUp: mix(200), round: mix(1_000), rounds: 2)
+        try await expectNoGrowth(port: proxy.port, admin: admin, listener: "pg", warmUp: mix(500), round: mix(1_000), rounds: 2)
         let psql = try proxy.psql(env, ["-c", "SELECT 1"])
         #expect(psql.status == 0 && psql.stdout == "1\n", "the proxy stopped serving: \(psql.stderr)")
     }
@@ -102,7 +103,7 @@ import Testing
         func mix(_ scale: Int) -> [(Int, ByteBuffer?, ConnectionChurn.Ending)] {
             [(3 * scale, nil, .leaveAtOnce), (2 * scale, refused, .waitFor { _ in false })]
         }
-        try await expectNoGrowth(port: proxy.port, admin: admin, listener: "my", warmUp: mix(200), round: mix(1_000), rounds: 2)
+        try await expectNoGrowth(port: proxy.port, admin: admin, listener: "my", warmUp: mix(500), round: mix(1_000), rounds: 2)
         let result = try proxy.mariadb(env, "SELECT 1")
         #expect(result.status == 0, "the proxy stopped serving: \(result.stderr)")
     }

@@ -10,7 +10,7 @@ import Testing
 /// endpoint that is down, slow, answering garbage or expired credentials, STS throttling —
 /// each give the client its specific error, and the proxy serves again by itself as soon as
 /// the fault clears, with no restart.
-@Suite(.needsTestEnvironment, .serialized) struct FaultTests {
+@Suite(.needsTestEnvironment, .serialized) struct FaultTests: FaultChecks {
     let env: TestEnvironment
 
     init() throws { env = try TestEnvironment.load() }
@@ -19,16 +19,6 @@ import Testing
     func proxy(through faulty: FaultyUpstream, identity: TestEnvironment.Identity? = nil, extraEnvironment: [String: String] = [:]) async throws -> ProxyHarness {
         try await ProxyHarness.start(env, identity: identity ?? env.longTerm, extraEnvironment: extraEnvironment,
                                      listenerYAML: "iam_default_port: \(env.postgres.port)", upstream: "localhost:\(faulty.port)")
-    }
-
-    func loginError(_ proxy: ProxyHarness) async throws -> ErrorResponse? {
-        try await RawPostgresClient.exchange(port: proxy.port, send: [RawPostgresClient.startup(user: env.postgres.iam_user)],
-                                             until: RawPostgresClient.readyForQuery, timeout: .seconds(20)).error
-    }
-
-    func expectServing(_ proxy: ProxyHarness, _ context: String) throws {
-        let psql = try proxy.psql(env, ["-c", "SELECT 1"])
-        #expect(psql.status == 0 && psql.stdout == "1\n", "\(context): \(psql.stderr)\n\(proxy.logs.text.suffix(1_500))")
     }
 
     @Test func upstreamResettingAtConnectOrInTLSGives08001AndRecovers() async throws {
@@ -157,7 +147,7 @@ import Testing
 
 /// The credentials side: a container credentials endpoint and an STS endpoint on loopback that
 /// the test turns bad and good again.
-@Suite(.needsTestEnvironment, .serialized) struct CredentialFaultTests {
+@Suite(.needsTestEnvironment, .serialized) struct CredentialFaultTests: FaultChecks {
     let env: TestEnvironment
 
     init() throws { env = try TestEnvironment.load() }
@@ -168,16 +158,6 @@ import Testing
         let identity = env.temporary
         let expiration = Date().addingTimeInterval(seconds).formatted(.iso8601)
         return #"{"AccessKeyId":"\#(identity.access_key_id)","SecretAccessKey":"\#(identity.secret_access_key)","Token":"\#(identity.session_token ?? "")","Expiration":"\#(expiration)"}"#
-    }
-
-    func loginError(_ proxy: ProxyHarness) async throws -> ErrorResponse? {
-        try await RawPostgresClient.exchange(port: proxy.port, send: [RawPostgresClient.startup(user: env.postgres.iam_user)],
-                                             until: RawPostgresClient.readyForQuery, timeout: .seconds(20)).error
-    }
-
-    func expectServing(_ proxy: ProxyHarness, _ context: String) throws {
-        let psql = try proxy.psql(env, ["-c", "SELECT 1"])
-        #expect(psql.status == 0 && psql.stdout == "1\n", "\(context): \(psql.stderr)\n\(proxy.logs.text.suffix(1_500))")
     }
 
     @Test func containerEndpointDownSlowGarbageOrExpiredGives08001AndRecovers() async throws {
@@ -244,5 +224,22 @@ import Testing
         #expect(error?.message.contains("Throttling") == true, "\(String(describing: error))")
         throttled.withLockedValue { $0 = false }
         try expectServing(proxy, "after STS stopped throttling")
+    }
+}
+
+/// What every fault test asks of a proxy: the error a login gets, and that it serves again.
+protocol FaultChecks {
+    var env: TestEnvironment { get }
+}
+
+extension FaultChecks {
+    func loginError(_ proxy: ProxyHarness) async throws -> ErrorResponse? {
+        try await RawPostgresClient.exchange(port: proxy.port, send: [RawPostgresClient.startup(user: env.postgres.iam_user)],
+                                             until: RawPostgresClient.readyForQuery, timeout: .seconds(20)).error
+    }
+
+    func expectServing(_ proxy: ProxyHarness, _ context: String) throws {
+        let psql = try proxy.psql(env, ["-c", "SELECT 1"])
+        #expect(psql.status == 0 && psql.stdout == "1\n", "\(context): \(psql.stderr)\n\(proxy.logs.text.suffix(1_500))")
     }
 }

@@ -1,4 +1,5 @@
 import MySQLWire
+import FuzzSupport
 import NIOCore
 
 /// The MySQL connection phase from both sides: the first input byte picks the listener's
@@ -7,12 +8,8 @@ import NIOCore
 /// greeting and the login packets that follow (auth switch, more data, OK, ERR).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzMySQLHandshake(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
-    let input = UnsafeBufferPointer(start: start, count: count)
-    guard let control = input.first else { return 0 }
-    let rest = input.dropFirst()
-    let split = rest.count * Int(control >> 4) / 15
-    let clientBytes = ByteBuffer(bytes: rest.prefix(split))
-    let serverBytes = ByteBuffer(bytes: rest.dropFirst(split))
+    guard let input = TwoSidedInput(start, count) else { return 0 }
+    let (clientBytes, serverBytes) = (input.clientBytes, input.serverBytes)
 
     var frames = serverBytes
     while let frame = PacketFrame.decode(from: &frames) {
@@ -22,8 +19,8 @@ public func fuzzMySQLHandshake(_ start: UnsafePointer<UInt8>, _ count: Int) -> C
     }
 
     var machine = MySQLProxyHandshake(configuration: .init(
-        greeting: .conservativeDefault, clientTLSAvailable: control & 1 == 1, allowedUsers: control & 2 == 2 ? ["app"] : nil,
-        tooManyConnections: control & 4 == 4))
+        greeting: .conservativeDefault, clientTLSAvailable: input.flag(0), allowedUsers: input.flag(1) ? ["app"] : nil,
+        tooManyConnections: input.flag(2)))
     _ = machine.start(connectionID: 2_000_000_001, scramble: Array(repeating: 0x41, count: 20))
     var client = clientBytes
     var actions = machine.clientBytes(&client)
@@ -36,7 +33,7 @@ public func fuzzMySQLHandshake(_ start: UnsafePointer<UInt8>, _ count: Int) -> C
     var first = server.readSlice(length: server.readableBytes / 3)!
     _ = machine.upstreamBytes(&first)
     _ = machine.upstreamTLSEstablished()
-    _ = machine.tokenReady("fuzz-token", wasCached: control & 8 == 8)
+    _ = machine.tokenReady("fuzz-token", wasCached: input.flag(3))
     server.writeBuffer(&first)
     _ = machine.upstreamBytes(&server)
     return 0

@@ -1,3 +1,4 @@
+import FuzzSupport
 import NIOCore
 import PostgresWire
 
@@ -7,12 +8,8 @@ import PostgresWire
 /// are its answers (authentication requests, SCRAM, errors, parameter status, ReadyForQuery).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPostgresHandshake(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
-    let input = UnsafeBufferPointer(start: start, count: count)
-    guard let control = input.first else { return 0 }
-    let rest = input.dropFirst()
-    let split = rest.count * Int(control >> 4) / 15
-    let clientBytes = ByteBuffer(bytes: rest.prefix(split))
-    let serverBytes = ByteBuffer(bytes: rest.dropFirst(split))
+    guard let input = TwoSidedInput(start, count) else { return 0 }
+    let (clientBytes, serverBytes) = (input.clientBytes, input.serverBytes)
 
     var decoderInput = clientBytes
     while let request = try? StartupRequest.decode(from: &decoderInput) { _ = request.parameter("user") }
@@ -24,7 +21,7 @@ public func fuzzPostgresHandshake(_ start: UnsafePointer<UInt8>, _ count: Int) -
     }
 
     var machine = PostgresProxyHandshake(configuration: .init(
-        clientTLSAvailable: control & 1 == 1, allowedUsers: control & 2 == 2 ? ["app"] : nil, allowReplication: control & 4 == 4))
+        clientTLSAvailable: input.flag(0), allowedUsers: input.flag(1) ? ["app"] : nil, allowReplication: input.flag(2)))
     var client = clientBytes
     let actions = machine.clientBytes(&client)
     guard actions.contains(where: { if case .connectUpstream = $0 { true } else { false } }) else { return 0 }
@@ -32,7 +29,7 @@ public func fuzzPostgresHandshake(_ start: UnsafePointer<UInt8>, _ count: Int) -
     var accepted = ByteBuffer(string: "S")
     _ = machine.upstreamBytes(&accepted)
     _ = machine.upstreamTLSEstablished()
-    _ = machine.tokenReady("fuzz-token", wasCached: control & 8 == 8)
+    _ = machine.tokenReady("fuzz-token", wasCached: input.flag(3))
     // The server's bytes in two reads, as a socket might deliver them.
     var server = serverBytes
     var first = server.readSlice(length: server.readableBytes / 2)!

@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -43,58 +42,19 @@ enum ConnectionChurn {
     }
 
     private static func once(port: Int, send: ByteBuffer?, ending: Ending, timeout: TimeAmount) async -> Bool {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let done = group.next().makePromise(of: Bool.self)
-        let channel: any Channel
-        do {
-            channel = try await ClientBootstrap(group: group)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        if case .waitFor(let predicate) = ending {
-                            try channel.pipeline.syncOperations.addHandler(Waiter(done: done, predicate: predicate))
-                        }
-                    }
-                }
-                .connect(host: "127.0.0.1", port: port).get()
-        } catch {
-            done.succeed(false)
-            return false
-        }
-        if let send { try? await channel.writeAndFlush(send) }
-        guard case .waitFor = ending else {
-            done.succeed(true)
+        switch ending {
+        case .waitFor(let predicate):
+            guard let answer = try? await RawPostgresClient.exchange(port: port, send: send.map { [$0] } ?? [], until: predicate, timeout: timeout) else {
+                return false
+            }
+            return answer.closed || predicate(answer.bytes)
+        case .leaveAtOnce:
+            guard let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get() else {
+                return false
+            }
+            if let send { try? await channel.writeAndFlush(send) }
             try? await channel.close()
             return true
         }
-        let timer = channel.eventLoop.scheduleTask(in: timeout) { done.succeed(false) }
-        let served = (try? await done.futureResult.get()) ?? false
-        timer.cancel()
-        try? await channel.close()
-        return served
-    }
-
-    private final class Waiter: ChannelInboundHandler, Sendable {
-        typealias InboundIn = ByteBuffer
-        let done: EventLoopPromise<Bool>
-        let predicate: @Sendable (ByteBuffer) -> Bool
-        let received = NIOLockedValueBox(ByteBuffer())
-
-        init(done: EventLoopPromise<Bool>, predicate: @escaping @Sendable (ByteBuffer) -> Bool) {
-            self.done = done
-            self.predicate = predicate
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            var bytes = unwrapInboundIn(data)
-            let all = received.withLockedValue { buffer in
-                buffer.writeBuffer(&bytes)
-                return buffer
-            }
-            if predicate(all) { done.succeed(true) }
-        }
-
-        /// The proxy closing is an answer too (a refused login ends that way).
-        func channelInactive(context: ChannelHandlerContext) { done.succeed(true) }
-        func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
     }
 }

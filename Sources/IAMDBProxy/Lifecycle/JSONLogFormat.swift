@@ -1,29 +1,10 @@
 import Foundation
 import Logging
-import Synchronization
 
 /// `--log-format json`: one JSON object a line with stable keys (`time`, `level`, `msg`, then
 /// the metadata: `listener`, `conn`, `client`, `upstream`, `user`, `db`, `duration_ms`,
 /// `bytes_up`, `bytes_down`, `reason`, ...). Whole numbers are emitted as numbers.
-public struct JSONLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
-    private let write: @Sendable (String) -> Void
-
-    public init(label: String, write: @escaping @Sendable (String) -> Void = JSONLogHandler.standardError) {
-        self.write = write
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        write(Self.line(time: Date(), level: event.level, message: "\(event.message)", metadata: merged))
-    }
-
+enum JSONLogFormat {
     static func line(time: Date, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
         var fields = [
             "\"time\":\(quoted(Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(time)))",
@@ -51,11 +32,5 @@ public struct JSONLogHandler: LogHandler {
             }
         }
         return out + "\""
-    }
-
-    private static let lock = Mutex(())
-
-    public static let standardError: @Sendable (String) -> Void = { line in
-        lock.withLock { _ in FileHandle.standardError.write(Data((line + "\n").utf8)) }
     }
 }
