@@ -17,9 +17,11 @@ import Testing
     }
 
     static func errorSent(_ actions: [MySQLProxyHandshake.Action]) -> (PacketFrame, ErrorPacket)? {
-        guard case .fail(let bytes?, _) = actions.last else { return nil }
+        guard case .fail(let failure) = actions.last, let bytes = failure.error else { return nil }
         let frame = Fixtures.frame(bytes)
-        return (frame, try! ErrorPacket(payload: frame.payload))
+        let packet = try! ErrorPacket(payload: frame.payload)
+        #expect(packet.sqlState == failure.sqlState, "the typed SQLSTATE must be the one on the wire")
+        return (frame, packet)
     }
 
     static func responseBytes(_ response: HandshakeResponse = Fixtures.clientResponse(), sequenceID: UInt8 = 1) -> ByteBuffer {

@@ -47,7 +47,7 @@ import Testing
         var smuggling = PostgresProxyHandshake(configuration: .init(clientTLSAvailable: true))
         var pipelined = FrontendMessages.sslRequest()
         pipelined.writeString("Q")
-        guard case .fail(error: nil, _)? = smuggling.clientBytes(&pipelined).first else {
+        guard case .fail(let failure)? = smuggling.clientBytes(&pipelined).first, failure.error == nil else {
             Issue.record("plaintext after SSLRequest must close the connection without an answer")
             return
         }
@@ -56,7 +56,7 @@ import Testing
     @Test func userOutsideAllowListIsRefusedWith28000() throws {
         var machine = PostgresProxyHandshake(configuration: .init(allowedUsers: ["other"]))
         var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters)
-        guard case .fail(let error?, _)? = machine.clientBytes(&startup).first else {
+        guard case .fail(let failure)? = machine.clientBytes(&startup).first, let error = failure.error else {
             Issue.record("expected an ErrorResponse")
             return
         }
@@ -73,7 +73,7 @@ import Testing
             _ = machine.clientBytes(&startup)
             _ = machine.upstreamConnected()
             var bytes = ByteBuffer(string: answer)
-            guard case .fail(let error?, _)? = machine.upstreamBytes(&bytes).first else {
+            guard case .fail(let failure)? = machine.upstreamBytes(&bytes).first, let error = failure.error else {
                 Issue.record("answer \(answer) must fail the login")
                 continue
             }
@@ -143,16 +143,17 @@ import Testing
         var again = authentication(3)
         #expect(machine.upstreamBytes(&again) == [.sendToUpstream(FrontendMessages.password("NEW"))])
         var second = refusal
-        guard case .fail(let error, _)? = machine.upstreamBytes(&second).first else {
+        guard case .fail(let failure)? = machine.upstreamBytes(&second).first else {
             Issue.record("a fresh token that fails must be reported")
             return
         }
-        #expect(error == refusal, "the server's ErrorResponse reaches the client unchanged")
+        #expect(failure.error == refusal, "the server's ErrorResponse reaches the client unchanged")
+        #expect(failure.sqlState == "28000")
     }
 
     @Test func tokenFailureIs08001() throws {
         var machine = authenticatingMachine()
-        guard case .fail(let error?, _)? = machine.tokenFailed("no AWS credentials found").first else {
+        guard case .fail(let failure)? = machine.tokenFailed("no AWS credentials found").first, let error = failure.error else {
             Issue.record("expected an ErrorResponse")
             return
         }
@@ -169,7 +170,7 @@ extension ProxyHandshakeTests {
         var ssl = FrontendMessages.sslRequest()
         #expect(machine.clientBytes(&ssl) == [.sendToClient(ByteBuffer(string: "N"))], "SSLRequest is answered first")
         var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters)
-        guard case .fail(var error?, _)? = machine.clientBytes(&startup).first else {
+        guard case .fail(let failure)? = machine.clientBytes(&startup).first, var error = failure.error else {
             Issue.record("expected an ErrorResponse")
             return
         }
@@ -178,8 +179,10 @@ extension ProxyHandshakeTests {
 
     /// The SQLSTATE of the ErrorResponse a `.fail` action carries, if any.
     func failureState(_ actions: [Action]) -> String? {
-        guard case .fail(var error?, _)? = actions.last, let message = try? BackendMessage.decode(from: &error) else { return nil }
-        return (try? ErrorResponse(body: message.body))?.sqlState
+        guard case .fail(let failure)? = actions.last, var error = failure.error, let message = try? BackendMessage.decode(from: &error) else { return nil }
+        let decoded = (try? ErrorResponse(body: message.body))?.sqlState
+        #expect(decoded == failure.sqlState, "the typed SQLSTATE must be the one on the wire")
+        return decoded
     }
 
     @Test func thousandsOfPipelinedNegotiationRequestsGetOneAnswerEachKindThen08P01() {

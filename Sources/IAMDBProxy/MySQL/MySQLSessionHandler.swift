@@ -60,8 +60,8 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
         // From the first byte: the handshake packet itself is limited by the machine, and
         // whatever is pipelined behind it waits here until the login ends.
         if clientBuffer.readableBytes > Self.maximumPendingClientBytes, !machine.isRelaying, context.channel.isActive {
-            finish(error: ErrorPacket.badHandshake("Bad handshake: \(clientBuffer.readableBytes) bytes sent before login finished")
-                .frame(sequenceID: 0), reason: "the client sent too much before login finished")
+            fail(LoginFailure(.badHandshake("Bad handshake: \(clientBuffer.readableBytes) bytes sent before login finished"),
+                              sequenceID: 0, reason: "the client sent too much before login finished"))
         }
     }
 
@@ -110,10 +110,14 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
                 }
             case .startRelaying:
                 startRelaying(context: context, clientHandlers: [MySQLCommandInspector(runtime: runtime, user: machine.user, logger: logger)])
-            case .fail(let error, let reason):
-                finish(error: error, reason: reason)
+            case .fail(let failure):
+                fail(failure)
             }
         }
+    }
+
+    private func fail(_ failure: LoginFailure) {
+        finish(error: failure.error, sqlState: failure.sqlState, reason: failure.reason)
     }
 
     private func acceptClientTLS(context: ChannelHandlerContext) {
@@ -124,13 +128,6 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
             clientBuffer = ByteBuffer()
             context.pipeline.syncOperations.fireChannelRead(NIOAny(hello))
         }
-    }
-
-    /// The SQLSTATE of an ERR packet about to go to the client.
-    static func sqlState(of frame: ByteBuffer) -> String? {
-        var frame = frame
-        guard let packet = PacketFrame.decode(from: &frame) else { return nil }
-        return (try? ErrorPacket(payload: packet.payload))?.sqlState
     }
 
     // MARK: UpstreamLinkDelegate
@@ -147,8 +144,8 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
         if machine.hasReadResponse {
             loginTimedOut()
         } else {
-            finish(error: ErrorPacket.badHandshake("Bad handshake: no handshake response within \(limit) s").frame(sequenceID: 1),
-                   reason: "client sent no handshake response within \(limit) s")
+            fail(LoginFailure(.badHandshake("Bad handshake: no handshake response within \(limit) s"), sequenceID: 1,
+                              reason: "client sent no handshake response within \(limit) s"))
         }
     }
 

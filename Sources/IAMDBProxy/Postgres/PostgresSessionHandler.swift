@@ -119,16 +119,10 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
                 }
             case .startRelaying:
                 startRelaying(context: context)
-            case .fail(let error, let reason):
-                finish(error: error, reason: reason)
+            case .fail(let failure):
+                finish(error: failure.error, sqlState: failure.sqlState, reason: failure.reason)
             }
         }
-    }
-
-    /// The SQLSTATE of an ErrorResponse message about to go to the client.
-    static func sqlState(of message: ByteBuffer) -> String? {
-        guard let body = message.getSlice(at: message.readerIndex + 5, length: message.readableBytes - 5) else { return nil }
-        return (try? ErrorResponse(body: body))?.sqlState
     }
 
     // MARK: UpstreamLinkDelegate

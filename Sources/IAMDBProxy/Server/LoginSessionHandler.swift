@@ -42,8 +42,6 @@ protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, Senda
     func handshakeTimedOut()
     /// Engine bookkeeping to undo when the client connection closes (cancel keys, KILL ids).
     func forgetSession()
-    /// The SQLSTATE of an error message about to go to the client.
-    static func sqlState(of error: ByteBuffer) -> String?
 }
 
 extension LoginSessionHandler {
@@ -91,8 +89,9 @@ extension LoginSessionHandler {
     /// A login failure is being reported; later client bytes are dropped unread.
     var isFinishing: Bool { record.failure != nil }
 
-    /// Ends the session: `error` (if any) goes to the client first; `reason` is logged.
-    func finish(error: ByteBuffer?, reason: String) {
+    /// Ends the session: `error` (if any) goes to the client first, its `sqlState` is counted;
+    /// `reason` is logged.
+    func finish(error: ByteBuffer?, sqlState: String? = nil, reason: String) {
         guard let context, !isFinishing else { return }
         record.failure = reason
         // What the client sent can no longer matter; do not keep it while the error drains.
@@ -103,7 +102,7 @@ extension LoginSessionHandler {
             channel.close(promise: nil)
             return
         }
-        if let sqlState = Self.sqlState(of: error) { record.loginFailed(sqlState: sqlState) }
+        if let sqlState { record.loginFailed(sqlState: sqlState) }
         context.writeAndFlush(NIOAny(error)).whenComplete { _ in channel.close(promise: nil) }
     }
 

@@ -39,8 +39,8 @@ public struct MySQLProxyHandshake: Sendable {
         /// Logged in as the server's connection `upstreamConnectionID`.
         case loggedIn(upstreamConnectionID: UInt32)
         case startRelaying
-        /// End the session: `error` (if any) goes to the client first; `reason` is for the log.
-        case fail(error: ByteBuffer?, reason: String)
+        /// End the session: the failure's error (if any) goes to the client first.
+        case fail(LoginFailure)
     }
 
     enum Phase: Sendable, Equatable {
@@ -229,6 +229,6 @@ public struct MySQLProxyHandshake: Sendable {
 
     private mutating func fail(_ error: ErrorPacket, sequenceID: UInt8? = nil, reason: String) -> [Action] {
         phase = .closed
-        return [.fail(error: error.frame(sequenceID: sequenceID ?? expectedClientSequenceID &+ 1), reason: reason)]
+        return [.fail(LoginFailure(error, sequenceID: sequenceID ?? expectedClientSequenceID &+ 1, reason: reason))]
     }
 }

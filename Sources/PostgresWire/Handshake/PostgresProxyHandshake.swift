@@ -42,8 +42,8 @@ public struct PostgresProxyHandshake: Sendable {
         case registerBackendKey(BackendKey)
         /// The session is logged in: relay bytes both ways from now on.
         case startRelaying
-        /// End the session: `error` (if any) goes to the client first; `reason` is for the log.
-        case fail(error: ByteBuffer?, reason: String)
+        /// End the session: the failure's error (if any) goes to the client first.
+        case fail(LoginFailure)
     }
 
     enum Phase: Sendable {
@@ -287,7 +287,9 @@ public struct PostgresProxyHandshake: Sendable {
                     return actions + [.sendToClient(toClient), .startRelaying]
                 case BackendMessage.errorResponse:
                     phase = .closed
-                    return actions + [.fail(error: toClient, reason: "server error after login: \((try? ErrorResponse(body: message.body))?.description ?? "?")")]
+                    let error = try? ErrorResponse(body: message.body)
+                    return actions + [.fail(LoginFailure(error: toClient, sqlState: error?.sqlState,
+                                                         reason: "server error after login: \(error?.description ?? "?")"))]
                 default:
                     break
                 }
@@ -337,7 +339,7 @@ public struct PostgresProxyHandshake: Sendable {
             return [.retryWithFreshToken(user: user)]
         }
         phase = .closed
-        return [.fail(error: message.wireBytes, reason: "server refused login: \(error?.description ?? "unreadable error")")]
+        return [.fail(LoginFailure(error: message.wireBytes, sqlState: sqlState, reason: "server refused login: \(error?.description ?? "unreadable error")"))]
     }
 
     private mutating func answer(_ request: AuthenticationRequest) -> [Action] {
@@ -386,11 +388,11 @@ public struct PostgresProxyHandshake: Sendable {
 
     private mutating func fail(_ state: SQLState, _ message: String, hint: String? = nil, reason: String) -> [Action] {
         phase = .closed
-        return [.fail(error: ErrorResponse(fatal: state, message, hint: hint).encoded(), reason: reason)]
+        return [.fail(LoginFailure(error: ErrorResponse(fatal: state, message, hint: hint).encoded(), sqlState: state.rawValue, reason: reason))]
     }
 
     private mutating func closeSilently(_ reason: String) -> [Action] {
         phase = .closed
-        return [.fail(error: nil, reason: reason)]
+        return [.fail(LoginFailure(error: nil, sqlState: nil, reason: reason))]
     }
 }
