@@ -30,6 +30,8 @@ import Testing
         ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "iam_user\n")
+        // psql has left; the proxy sees it a moment later. SIGTERM before that would cut the session.
+        #expect(await proxy.logs.waitFor("connection closed"))
         proxy.sendSIGTERM()
         #expect(proxy.waitForExit() == 0)
         #expect(!FileManager.default.fileExists(atPath: socket), "the socket file is removed at exit")

@@ -3,7 +3,12 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public enum Engine: String, Sendable, Equatable, CaseIterable {
         case postgres, mysql
 
-        public var defaultPort: Int { self == .postgres ? 5432 : 3306 }
+        public var defaultPort: Int {
+            switch self {
+            case .postgres: 5432
+            case .mysql: 3306
+            }
+        }
     }
 
     public struct UpstreamTLS: Sendable, Equatable {
@@ -68,9 +73,12 @@ public struct ListenerConfiguration: Sendable, Equatable {
             if text.hasPrefix("unix:") {
                 var path = String(text.dropFirst("unix:".count))
                 guard path.hasPrefix("/"), path.count > 1 else { return nil }
-                if engine == .postgres {
+                switch engine {
+                case .postgres:
                     if path.hasSuffix("/") { path.removeLast() }
                     path += "/.s.PGSQL.\(upstreamPort)"
+                case .mysql:
+                    break
                 }
                 self = .unix(path: path)
             } else {

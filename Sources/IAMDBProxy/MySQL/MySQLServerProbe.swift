@@ -1,3 +1,4 @@
+import Logging
 import MySQLWire
 import NIOCore
 import NIOPosix
@@ -6,6 +7,22 @@ import NIOPosix
 /// greeted like the server. The server counts this as one aborted connect; sessions that
 /// follow log in properly and refresh what was learned.
 enum MySQLServerProbe {
+    /// One look at the server's greeting, so the first clients are greeted like it. An
+    /// unreachable server is not fatal: clients get a conservative greeting until it answers.
+    static func learnGreeting(for runtime: ListenerRuntime, on eventLoop: any EventLoop, logger: Logger) async {
+        do {
+            let greeting = try await greeting(of: runtime, on: eventLoop)
+            runtime.mysqlGreeting.learn(greeting)
+            logger.info("learned the MySQL server greeting", metadata: [
+                "listener": "\(runtime.configuration.name)", "server_version": "\(greeting.serverVersion)",
+            ])
+        } catch {
+            logger.warning("could not read the MySQL server greeting; clients get a conservative one until a login succeeds", metadata: [
+                "listener": "\(runtime.configuration.name)", "error": "\(error)",
+            ])
+        }
+    }
+
     static func greeting(of runtime: ListenerRuntime, on eventLoop: any EventLoop) async throws -> ServerGreeting {
         let promise = eventLoop.makePromise(of: ServerGreeting.self)
         let target = runtime.configuration.upstream

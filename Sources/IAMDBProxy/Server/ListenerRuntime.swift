@@ -30,7 +30,7 @@ final class ListenerRuntime: Sendable {
         region = try RegionResolution.region(explicit: configuration.iamRegion, host: configuration.signingHost, fallback: defaultRegion)
         upstreamTLS = try UpstreamTLSContext(
             configuration.tls, upstreamHost: configuration.upstream.host, isIPAddress: configuration.upstream.isIPAddress)
-        clientTLS = try configuration.clientTLS.map { try ClientTLSContext($0, alpn: configuration.engine == .postgres ? ["postgresql"] : []) }
+        clientTLS = try configuration.clientTLS.map { try ClientTLSContext($0, alpn: configuration.engine.behaviour.clientALPN) }
         self.tokens = tokens
         self.cancelRegistry = cancelRegistry
         self.mysqlSessions = mysqlSessions

@@ -79,7 +79,7 @@ public final class ProxyServer: Service, Sendable {
     /// One listener's runtime and accepting channel.
     func bind(_ listener: ListenerConfiguration) async throws(ProxyStartError) -> BoundListener {
         let runtime = try makeRuntime(for: listener)
-        if listener.engine == .mysql { await learnGreeting(runtime) }
+        await listener.engine.behaviour.prepare(runtime, group, logger)
         do {
             var bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -92,10 +92,7 @@ public final class ProxyServer: Service, Sendable {
                 .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        switch listener.engine {
-                        case .postgres: try channel.pipeline.syncOperations.addHandler(PostgresSessionHandler(runtime: runtime))
-                        case .mysql: try channel.pipeline.syncOperations.addHandler(MySQLSessionHandler(runtime: runtime))
-                        }
+                        try channel.pipeline.syncOperations.addHandler(listener.engine.behaviour.makeSessionHandler(runtime))
                     }
                 }
             switch listener.listen {
@@ -127,22 +124,6 @@ public final class ProxyServer: Service, Sendable {
         }
         if let exposure = listener.tls.exposure {
             logger.warning("weak upstream TLS", metadata: ["listener": "\(listener.name)", "exposure": "\(exposure)"])
-        }
-    }
-
-    /// One look at a MySQL server's greeting, so the first clients are greeted like it. An
-    /// unreachable server is not fatal: clients get a conservative greeting until it answers.
-    private func learnGreeting(_ runtime: ListenerRuntime) async {
-        do {
-            let greeting = try await MySQLServerProbe.greeting(of: runtime, on: group.next())
-            runtime.mysqlGreeting.learn(greeting)
-            logger.info("learned the MySQL server greeting", metadata: [
-                "listener": "\(runtime.configuration.name)", "server_version": "\(greeting.serverVersion)",
-            ])
-        } catch {
-            logger.warning("could not read the MySQL server greeting; clients get a conservative one until a login succeeds", metadata: [
-                "listener": "\(runtime.configuration.name)", "error": "\(error)",
-            ])
         }
     }
 
