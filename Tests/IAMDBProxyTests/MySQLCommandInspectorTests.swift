@@ -10,26 +10,6 @@ import Testing
 /// The MySQL inspector on an EmbeddedChannel, with the KILL's side connection replaced by a
 /// closure the test answers when it chooses.
 @Suite struct MySQLCommandInspectorTests {
-    /// Counts the reads that reach the front of the pipeline (the socket, in a real channel).
-    final class ReadCounter: ChannelOutboundHandler {
-        typealias OutboundIn = ByteBuffer
-        var reads = 0
-        func read(context: ChannelHandlerContext) {
-            reads += 1
-            context.read()
-        }
-    }
-
-    static func runtime(name: String = "my") throws -> ListenerRuntime {
-        var configuration = ListenerConfiguration(name: name, engine: .mysql, listen: HostAndPort(host: "127.0.0.1", port: 3306),
-                                                  upstream: HostAndPort(host: "db.example", port: 3306))
-        configuration.iamRegion = "us-east-1"
-        let tokens = TokenCache(credentials: CredentialCache(provider: EnvironmentCredentialProvider(environment: AWSEnvironment([:]))))
-        return try ListenerRuntime(configuration: configuration, defaultRegion: nil, tokens: tokens, cancelRegistry: CancelRegistry(),
-                                   mysqlSessions: MySQLSessionRegistry(), limits: ConnectionLimits(maxOverall: nil), metrics: ProxyMetrics(),
-                                   logger: Logger(label: "test"))
-    }
-
     static func command(_ payload: [UInt8]) -> ByteBuffer {
         var frame = ByteBuffer()
         PacketFrame(sequenceID: 0, payload: ByteBuffer(bytes: payload)).encode(into: &frame)
@@ -38,7 +18,7 @@ import Testing
 
     @Test func theClientIsNotReadWhileAKillRunsAndWhatWaitedIsPassedOnAfter() throws {
         // Regression: while a KILL ran, reads went on and client bytes queued without limit.
-        let runtime = try Self.runtime()
+        let runtime = try TestRuntime.make(engine: .mysql)
         let victim = runtime.mysqlSessions.makeConnectionID()
         runtime.mysqlSessions.register(victim, .init(runtime: runtime, address: try SocketAddress(ipAddress: "127.0.0.1", port: 3306), upstreamConnectionID: 9))
         var answerKill: ((ByteBuffer) -> Void)?
@@ -72,8 +52,8 @@ import Testing
 
     @Test func aKillOfAnotherListenersSessionIsAnUnknownThread() throws {
         // Regression: the registry was process-wide; a client could end another listener's sessions.
-        let runtime = try Self.runtime()
-        let other = try Self.runtime(name: "other")
+        let runtime = try TestRuntime.make(engine: .mysql)
+        let other = try TestRuntime.make(name: "other", engine: .mysql)
         let victim = runtime.mysqlSessions.makeConnectionID()
         runtime.mysqlSessions.register(victim, .init(runtime: other, address: try SocketAddress(ipAddress: "127.0.0.1", port: 3306), upstreamConnectionID: 9))
         var carried = false
