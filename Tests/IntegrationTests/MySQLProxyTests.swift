@@ -34,6 +34,11 @@ import Testing
         for secret in [env.temporary.secret_access_key, env.temporary.session_token ?? "-", "X-Amz-Signature", "Amz-Security-Token"] {
             #expect(!proxy.logs.text.contains(secret), "a secret reached the log")
         }
+        // Each login step is visible at debug level, with what is needed to compare with the IAM policy.
+        for step in ["dialing the upstream and getting a token", "upstream connected", "upstream TLS established", "tls_version=tlsv1",
+                     "access_key_id=\(env.temporary.access_key_id)", "signing_host=localhost"] {
+            #expect(proxy.logs.text.contains(step), "no debug line with \(step)")
+        }
         // The independent verifier accepted the token each time; later logins reused it.
         let verdicts = env.verdicts(after: before)
         #expect(verdicts.count == 3 && verdicts.allSatisfy { $0.contains("\"ok\": true") && $0.contains("iam_user") }, "\(verdicts)")

@@ -108,6 +108,9 @@ extension LoginSessionHandler {
 
     /// Dials the upstream and gets a token for `user`, both at once.
     func connectUpstream(user: String) {
+        logger.debug("dialing the upstream and getting a token", metadata: [
+            "user": "\(user)", "upstream": "\(runtime.configuration.upstream)", "attempt": "\((upstream?.attempt ?? 0) + 1)",
+        ])
         upstream?.connect()
         fetchToken(user: user)
     }
@@ -131,9 +134,15 @@ extension LoginSessionHandler {
         guard attempt == upstream?.attempt else { return }
         switch result {
         case .success(let issued):
+            // Which identity signed for what: enough to compare with the IAM policy, never the token.
+            logger.debug("token ready", metadata: [
+                "cached": "\(issued.wasCached)", "access_key_id": "\(issued.key.accessKeyID)", "region": "\(issued.key.region)",
+                "signing_host": "\(issued.key.host)", "signing_port": "\(issued.key.port)", "db_user": "\(issued.key.user)",
+            ])
             tokenKey = issued.key
             perform(machine.tokenReady(issued.token, wasCached: issued.wasCached))
         case .failure(let error):
+            logger.debug("no token", metadata: ["error": "\(error)"])
             perform(machine.tokenFailed("\(error)"))
         }
     }
@@ -147,6 +156,7 @@ extension LoginSessionHandler {
     }
 
     func upstreamTLSEstablished() {
+        logger.debug("upstream TLS established", metadata: ["tls_version": "\(upstream?.tlsVersion.map { "\($0)" } ?? "?")"])
         perform(machine.upstreamTLSEstablished())
     }
 

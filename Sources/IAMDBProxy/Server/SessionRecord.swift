@@ -56,6 +56,7 @@ struct SessionRecord {
 
     mutating func upstreamChosen(_ address: SocketAddress?) {
         logger[metadataKey: "upstream"] = "\(address?.logDescription ?? runtime.configuration.upstream.description)"
+        logger.debug("upstream connected")
     }
 
     func ended(_ channel: any Channel) {

@@ -66,6 +66,11 @@ final class UpstreamLink {
 
     func send(_ bytes: ByteBuffer) { channel?.writeAndFlush(bytes, promise: nil) }
 
+    /// The TLS version agreed with the server, once its handshake is done.
+    var tlsVersion: TLSVersion? {
+        try? channel?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).tlsVersion
+    }
+
     func startTLS() {
         guard let channel else { return }
         do {
