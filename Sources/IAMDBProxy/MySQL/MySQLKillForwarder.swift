@@ -13,8 +13,12 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
 
     private let statement: KillStatement
     private let target: MySQLSessionRegistry.Session
+    private let user: String
     private let link: UpstreamLink
     private var login: MySQLUpstreamLogin
+    /// The token in use came from the cache (a refusal then earns one retry with a fresh one, as a login does).
+    private var tokenKey: (key: TokenCache.Key, wasCached: Bool)?
+    private var retried = false
     private var loggedIn = false
     private var buffer = ByteBuffer()
     private var completion: ((ByteBuffer) -> Void)?
@@ -27,6 +31,7 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
                  logger: Logger, completion: @escaping (ByteBuffer) -> Void) {
         self.statement = statement
         self.target = target
+        self.user = user
         self.logger = logger
         self.completion = completion
         link = UpstreamLink(runtime: target.runtime, eventLoop: eventLoop)
@@ -37,26 +42,47 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
                         logger: Logger, completion: @escaping (ByteBuffer) -> Void) {
         let forwarder = MySQLKillForwarder(statement: statement, target: target, user: user, eventLoop: eventLoop,
                                            logger: logger, completion: completion)
-        forwarder.start(user: user, eventLoop: eventLoop)
+        forwarder.start(eventLoop: eventLoop)
     }
 
-    private func start(user: String, eventLoop: any EventLoop) {
+    private func start(eventLoop: any EventLoop) {
         retainedSelf = self
         link.delegate = self
         let forwarder = NIOLoopBound(self, eventLoop: eventLoop)
         let runtime = target.runtime
-        timer = eventLoop.scheduleTask(in: runtime.connectTimeout + runtime.handshakeTimeout) {
+        timer = eventLoop.scheduleTask(in: (runtime.connectTimeout + runtime.handshakeTimeout) * 2) {
             forwarder.value.failed("no answer from \(forwarder.value.target.address.logDescription) in time")
         }
-        link.connect(to: target.address)
-        runtime.fetchToken(user: user, on: eventLoop) { result in forwarder.value.tokenArrived(result) }
+        logIn()
     }
 
-    private func tokenArrived(_ result: Result<IssuedToken, any Error>) {
+    /// Dials the target's server and gets a token, both at once.
+    private func logIn() {
+        let forwarder = NIOLoopBound(self, eventLoop: link.eventLoop)
+        link.connect(to: target.address)
+        let attempt = link.attempt
+        target.runtime.fetchToken(user: user, on: link.eventLoop) { result in forwarder.value.tokenArrived(result, attempt: attempt) }
+    }
+
+    private func tokenArrived(_ result: Result<IssuedToken, any Error>, attempt: Int) {
+        guard attempt == link.attempt, completion != nil else { return }
         switch result {
-        case .success(let issued): perform(login.tokenReady(issued.token))
+        case .success(let issued):
+            tokenKey = (issued.key, issued.wasCached)
+            perform(login.tokenReady(issued.token))
         case .failure(let error): failed("no token: \(error)")
         }
+    }
+
+    /// A cached token was refused: forget it and the credentials, and log in once more.
+    private func retryWithFreshToken() {
+        retried = true
+        logger.info("cached token refused for KILL; retrying once with a fresh token")
+        target.runtime.forgetToken(tokenKey?.key)
+        tokenKey = nil
+        buffer.clear()
+        login = MySQLUpstreamLogin(client: .init(capabilities: .minimalClient, characterSet: Self.utf8mb4, user: user))
+        logIn()
     }
 
     private func perform(_ steps: [MySQLUpstreamLogin.Step]) {
@@ -73,7 +99,12 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
                 var frame = ByteBuffer()
                 PacketFrame(sequenceID: 0, payload: query).encode(into: &frame)
                 link.send(frame)
-            case .refused(let error, _): finish(error.encode())
+            case .refused(let error, let retryable):
+                if retryable, error.sqlState == "28000", tokenKey?.wasCached == true, !retried {
+                    retryWithFreshToken()
+                    return
+                }
+                finish(error.encode())
             case .failed(let reason): failed(reason)
             }
         }
