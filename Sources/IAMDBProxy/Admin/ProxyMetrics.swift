@@ -95,10 +95,3 @@ final class ProxyMetrics: Sendable {
         value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 }
-
-/// Bytes relayed by one listener in one direction, added to by every relayed read.
-final class ByteCounter: Sendable {
-    private let total = Atomic<Int>(0)
-    func add(_ count: Int) { total.wrappingAdd(count, ordering: .relaxed) }
-    var value: Int { total.load(ordering: .relaxed) }
-}

@@ -1,30 +1,11 @@
 import AWSAuth
 import Logging
-import MySQLWire
 import NIOCore
-import PostgresWire
 
-/// What the PostgreSQL and MySQL handshake state machines share: the events from the token
-/// cache and the upstream link, and what the session code reads back.
-protocol LoginMachine {
-    associatedtype Action
-    var isRelaying: Bool { get }
-    var user: String { get }
-    var database: String { get }
-    mutating func tokenReady(_ token: String, wasCached: Bool) -> [Action]
-    mutating func tokenFailed(_ reason: String) -> [Action]
-    mutating func upstreamBytes(_ buffer: inout ByteBuffer) -> [Action]
-    mutating func upstreamTLSEstablished() -> [Action]
-    mutating func upstreamFailed(_ message: String, hint: String?) -> [Action]
-}
-
-extension PostgresProxyHandshake: LoginMachine {}
-extension MySQLProxyHandshake: LoginMachine {}
-
-/// A client session handler during login, for either engine: the engine supplies its machine,
-/// how to perform the machine's actions and read the SQLSTATE of its error messages; the
-/// shared part here connects the upstream link and the token cache to the machine, ends a
-/// failed login, and hands a logged-in session to the relay.
+/// A client session handler during login, for either engine: the engine supplies its machine
+/// and how to perform the machine's actions; the shared part here connects the upstream link
+/// and the token cache to the machine, ends a failed login (counting its typed SQLSTATE), and
+/// hands a logged-in session to the relay.
 protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, SendableMetatype where OutboundOut == ByteBuffer {
     associatedtype Machine: LoginMachine
 

@@ -1,0 +1,20 @@
+import MySQLWire
+import NIOCore
+import PostgresWire
+
+/// What the PostgreSQL and MySQL handshake state machines share: the events from the token
+/// cache and the upstream link, and what the session code reads back.
+protocol LoginMachine {
+    associatedtype Action
+    var isRelaying: Bool { get }
+    var user: String { get }
+    var database: String { get }
+    mutating func tokenReady(_ token: String, wasCached: Bool) -> [Action]
+    mutating func tokenFailed(_ reason: String) -> [Action]
+    mutating func upstreamBytes(_ buffer: inout ByteBuffer) -> [Action]
+    mutating func upstreamTLSEstablished() -> [Action]
+    mutating func upstreamFailed(_ message: String, hint: String?) -> [Action]
+}
+
+extension PostgresProxyHandshake: LoginMachine {}
+extension MySQLProxyHandshake: LoginMachine {}
