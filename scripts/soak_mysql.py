@@ -52,11 +52,16 @@ def query_loop(deadline, results):
 if __name__ == "__main__":
     started = time.monotonic()
     deadline = started + duration
+    # Spawned, not forked, and before any thread starts: a fork of a process with running
+    # threads can inherit a lock some thread held and spin on it for ever.
+    pool = multiprocessing.get_context("spawn").Pool(WORKERS)
+    pending = pool.map_async(churn, [deadline] * WORKERS)
     steady_results = []
     threads = [threading.Thread(target=query_loop, args=(deadline, steady_results)) for _ in range(steady)]
     for thread in threads: thread.start()
-    with multiprocessing.Pool(WORKERS) as pool:
-        shares = pool.map(churn, [deadline] * WORKERS)
+    shares = pending.get()
+    pool.close()
+    pool.join()
     for thread in threads: thread.join()
     elapsed = time.monotonic() - started
     connections = sum(share[0] for share in shares)
