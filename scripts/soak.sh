@@ -67,5 +67,5 @@ awk 'NR==1 {f0=$2; r0=$3; h0=$4} {if ($2>fp) fp=$2; if ($3>rp) rp=$3; if ($4>hp)
           f0, fp, f, r0/1e6, rp/1e6, r/1e6, h0/1e6, hp/1e6, h/1e6}' "$WORK/samples"
 read -r start_fds end_fds < <(awk 'NR==1 {s=$2} {e=$2} END {print s, e}' "$WORK/samples")
 [ "$start_fds" = "$end_fds" ] || { echo "  descriptors did not return: $start_fds -> $end_fds"; status=1; }
-grep -c "error" "$WORK/proxy.log" | sed 's/^/  proxy log lines with "error": /'
+echo "  proxy log lines with \"error\": $(grep -c "error" "$WORK/proxy.log" || true)"
 exit $status
