@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Soak: SECONDS (default 600) of churn through one proxy with a PostgreSQL and a MySQL
-# listener — about 100 new connections a second on each engine (pgbench -C; PyMySQL) plus
+# listener — up to 100 new connections a second on each engine (pgbench -C; PyMySQL) plus
 # steady sessions querying all along — while /metrics is sampled every 10 s. Prints start,
 # peak and end of descriptors, resident memory and heap in use, and exits 1 on any error or
 # if descriptors do not come back to where they started. The logins use the `bench_user`
