@@ -41,18 +41,9 @@ struct AdminRequestGuard: Sendable {
 
     /// `127.0.0.1`, `[::1]:9090`, `10.0.3.7:9090`, `localhost:9090`: an IP literal or localhost, any port.
     static func isAcceptedHost(_ value: String) -> Bool {
-        var host = Substring(value.lowercased())
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return false }
-            host = host[host.index(after: host.startIndex)..<close]
-            return (try? SocketAddress(ipAddress: String(host), port: 0)) != nil
-        }
-        if let colon = host.lastIndex(of: ":") {
-            guard host[host.index(after: colon)...].allSatisfy(\.isNumber) else { return false }
-            host = host[..<colon]
-        }
-        if host == "localhost" { return true }
-        return host.split(separator: ".").count == 4 && (try? SocketAddress(ipAddress: String(host), port: 0)) != nil
+        guard let host = HostAndPort(value.lowercased(), defaultPort: 80)?.host else { return false }
+        // inet_pton takes only whole dotted quads and real IPv6 literals, so a name never passes.
+        return host == "localhost" || (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 
     static func isLoopback(_ address: SocketAddress) -> Bool {

@@ -83,13 +83,13 @@ struct ConfigurationReader {
         return value
     }
 
-    /// A duration in seconds (a trailing `s` allowed); `allowZero` for delays that may be none.
     func boolean(_ node: Node?, _ path: String) throws(ConfigurationError) -> Bool? {
         guard let text = try string(node, path) else { return nil }
         guard let value = Bool(text) else { throw error(node, path, "must be true or false (got \(text))") }
         return value
     }
 
+    /// A duration in seconds (a trailing `s` allowed); `allowZero` for delays that may be none.
     func seconds(_ node: Node?, _ path: String, allowZero: Bool = false) throws(ConfigurationError) -> Double? {
         guard let text = try string(node, path) else { return nil }
         guard let value = Double(text.hasSuffix("s") ? String(text.dropLast()) : text), allowZero ? value >= 0 : value > 0, value <= 86_400 else {

@@ -130,15 +130,18 @@ public struct ListenerConfiguration: Sendable, Equatable {
     /// Why this listener may not start where it is: anyone who reaches its port gets a
     /// database session signed with the proxy's identity, so only loopback unless asked.
     public var remoteListenProblem: String? {
-        guard case .tcp(let address) = listen, !address.isLoopback, !allowRemote else { return nil }
+        guard let address = remoteAddress, !allowRemote else { return nil }
         return "\(address.host) is not a loopback address, and anyone who can reach it gets a database session signed with this proxy's identity; "
             + "listen on 127.0.0.1 (or a unix socket), or set allow_remote: true (--allow-remote) and prefer client_tls"
     }
 
     /// Reachable from other hosts with plaintext clients: worth a warning at every start.
-    public var isRemoteWithoutClientTLS: Bool {
-        guard case .tcp(let address) = listen else { return false }
-        return !address.isLoopback && clientTLS == nil
+    public var isRemoteWithoutClientTLS: Bool { remoteAddress != nil && clientTLS == nil }
+
+    /// The TCP address this listener binds, when other hosts can reach it.
+    private var remoteAddress: HostAndPort? {
+        guard case .tcp(let address) = listen, !address.isLoopback else { return nil }
+        return address
     }
 
     public var signingHost: String { iamHost ?? upstream.host }

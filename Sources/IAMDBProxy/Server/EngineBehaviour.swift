@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import PostgresWire
 
 /// Every choice the running proxy makes by engine, behind one exhaustive switch: adding an
 /// engine is the list of cases the compiler asks for here (and the configuration's own switch
@@ -20,7 +21,7 @@ extension ListenerConfiguration.Engine {
         switch self {
         case .postgres:
             EngineBehaviour(
-                clientALPN: ["postgresql"], makeSessionHandler: { PostgresSessionHandler(runtime: $0) }, prepare: { _, _, _ in },
+                clientALPN: [PostgresProxyHandshake.alpnProtocol], makeSessionHandler: { PostgresSessionHandler(runtime: $0) }, prepare: { _, _, _ in },
                 makeCheckLogin: { PostgresCheckLogin(user: $0, database: $1) })
         case .mysql:
             EngineBehaviour(

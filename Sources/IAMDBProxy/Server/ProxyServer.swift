@@ -79,7 +79,8 @@ public final class ProxyServer: Service, Sendable {
     /// One listener's runtime and accepting channel.
     func bind(_ listener: ListenerConfiguration) async throws(ProxyStartError) -> BoundListener {
         let runtime = try makeRuntime(for: listener)
-        await listener.engine.behaviour.prepare(runtime, group, logger)
+        let behaviour = listener.engine.behaviour
+        await behaviour.prepare(runtime, group, logger)
         do {
             var bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -92,7 +93,7 @@ public final class ProxyServer: Service, Sendable {
                 .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(listener.engine.behaviour.makeSessionHandler(runtime))
+                        try channel.pipeline.syncOperations.addHandler(behaviour.makeSessionHandler(runtime))
                     }
                 }
             switch listener.listen {
