@@ -19,10 +19,11 @@ import Testing
     @Test func theClientIsNotReadWhileAKillRunsAndWhatWaitedIsPassedOnAfter() throws {
         // Regression: while a KILL ran, reads went on and client bytes queued without limit.
         let runtime = try TestRuntime.make(engine: .mysql)
-        let victim = runtime.mysqlSessions.makeConnectionID()
-        runtime.mysqlSessions.register(victim, .init(runtime: runtime, address: try SocketAddress(ipAddress: "127.0.0.1", port: 3306), upstreamConnectionID: 9))
+        let sessions = MySQLSessionRegistry()
+        let victim = sessions.makeConnectionID()
+        sessions.register(victim, .init(runtime: runtime, address: try SocketAddress(ipAddress: "127.0.0.1", port: 3306), upstreamConnectionID: 9))
         var answerKill: ((ByteBuffer) -> Void)?
-        let inspector = MySQLCommandInspector(runtime: runtime, user: "app", logger: Logger(label: "test")) { statement, target, _, _, _, done in
+        let inspector = MySQLCommandInspector(runtime: runtime, sessions: sessions, user: "app", logger: Logger(label: "test")) { statement, target, _, _, _, done in
             #expect(statement.connectionID == UInt64(victim) && target.upstreamConnectionID == 9)
             answerKill = done
         }
@@ -53,11 +54,12 @@ import Testing
     @Test func aKillOfAnotherListenersSessionIsAnUnknownThread() throws {
         // Regression: the registry was process-wide; a client could end another listener's sessions.
         let runtime = try TestRuntime.make(engine: .mysql)
+        let sessions = MySQLSessionRegistry()
         let other = try TestRuntime.make(name: "other", engine: .mysql)
-        let victim = runtime.mysqlSessions.makeConnectionID()
-        runtime.mysqlSessions.register(victim, .init(runtime: other, address: try SocketAddress(ipAddress: "127.0.0.1", port: 3306), upstreamConnectionID: 9))
+        let victim = sessions.makeConnectionID()
+        sessions.register(victim, .init(runtime: other, address: try SocketAddress(ipAddress: "127.0.0.1", port: 3306), upstreamConnectionID: 9))
         var carried = false
-        let channel = EmbeddedChannel(handler: MySQLCommandInspector(runtime: runtime, user: "app", logger: Logger(label: "test")) { _, _, _, _, _, _ in
+        let channel = EmbeddedChannel(handler: MySQLCommandInspector(runtime: runtime, sessions: sessions, user: "app", logger: Logger(label: "test")) { _, _, _, _, _, _ in
             carried = true
         })
         try channel.writeInbound(Self.command([0x03] + Array("KILL \(victim)".utf8)))

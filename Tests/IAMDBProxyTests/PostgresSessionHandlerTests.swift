@@ -9,7 +9,7 @@ import Testing
 /// for negotiation floods, refused users and floods before login, byte for byte.
 @Suite struct PostgresSessionHandlerTests {
     func connectedChannel(users: [String]? = nil) throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel(handler: PostgresSessionHandler(runtime: try TestRuntime.make(engine: .postgres, users: users)))
+        let channel = EmbeddedChannel(handler: PostgresSessionHandler(runtime: try TestRuntime.make(engine: .postgres, users: users), cancels: CancelRegistry()))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40_000)).wait()
         return channel
     }

@@ -13,8 +13,8 @@ enum TestRuntime {
         configuration.iamRegion = "us-east-1"
         configuration.users = users
         let tokens = TokenCache(credentials: CredentialCache(provider: EnvironmentCredentialProvider(environment: AWSEnvironment([:]))))
-        return try ListenerRuntime(configuration: configuration, defaultRegion: nil, tokens: tokens, cancelRegistry: CancelRegistry(),
-                                   mysqlSessions: MySQLSessionRegistry(), limits: ConnectionLimits(maxOverall: nil), metrics: ProxyMetrics(),
+        return try ListenerRuntime(configuration: configuration, defaultRegion: nil, tokens: tokens, clientALPN: [],
+                                   limits: ConnectionLimits(maxOverall: nil), metrics: ProxyMetrics(),
                                    logger: Logger(label: "test"))
     }
 }

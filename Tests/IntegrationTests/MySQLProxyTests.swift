@@ -35,7 +35,7 @@ import Testing
             #expect(!proxy.logs.text.contains(secret), "a secret reached the log")
         }
         // Each login step is visible at debug level, with what is needed to compare with the IAM policy.
-        for step in ["dialing the upstream and getting a token", "upstream connected", "upstream TLS established", "tls_version=tlsv1",
+        for step in ["dialing the upstream and getting a password", "provider=", "upstream connected", "upstream TLS established", "tls_version=tlsv1",
                      "access_key_id=\(env.temporary.access_key_id)", "signing_host=localhost"] {
             #expect(proxy.logs.text.contains(step), "no debug line with \(step)")
         }

@@ -7,6 +7,8 @@ public struct IssuedToken: Sendable {
     public let token: String
     public let key: TokenCache.Key
     public let wasCached: Bool
+    /// The credentials provider that served the signing identity (`environment`, `sso`, ...).
+    public let credentialSource: String
 }
 
 /// Caches RDS auth tokens per (credential identity, region, host, port, user). A token is
@@ -59,7 +61,7 @@ public final class TokenCache: Sendable {
         return state.withLock { state in
             if let entry = state.entries[key], entry.validUntil > current {
                 state.hits += 1
-                return IssuedToken(token: entry.token, key: key, wasCached: true)
+                return IssuedToken(token: entry.token, key: key, wasCached: true, credentialSource: signer.source)
             }
             let token = RDSAuthToken.make(for: request, credentials: signer, date: current)
             state.signings += 1
@@ -69,7 +71,7 @@ public final class TokenCache: Sendable {
             }
             state.entries[key] = Entry(token: token, validUntil: validUntil)
             if state.entries.count > 1024 { state.entries = state.entries.filter { $0.value.validUntil > current } }
-            return IssuedToken(token: token, key: key, wasCached: false)
+            return IssuedToken(token: token, key: key, wasCached: false, credentialSource: signer.source)
         }
     }
 

@@ -1,9 +1,8 @@
-import AWSAuth
 import NIOHTTP1
 
 /// What each admin endpoint answers, read from the running proxy.
 struct AdminRoutes: Sendable {
-    let server: ProxyServer
+    let status: any AdminStatus
     /// A readiness probe must answer quickly even when the credentials endpoint does not.
     static let credentialsCheckTimeout: Duration = .seconds(2)
 
@@ -11,17 +10,17 @@ struct AdminRoutes: Sendable {
         let ok = AdminHTTPServer.Response(status: .ok, body: "ok\n")
         switch path {
         case "/startup":
-            return server.isStarted ? ok : .init(status: .serviceUnavailable, body: "starting\n")
+            return status.isStarted ? ok : .init(status: .serviceUnavailable, body: "starting\n")
         case "/liveness":
             return ok
         case "/readiness":
             if let reason = await notReadyReason() { return .init(status: .serviceUnavailable, body: reason + "\n") }
             return ok
         case "/metrics":
-            return .init(status: .ok, body: server.metricsExposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            return .init(status: .ok, body: status.metricsExposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         case "/quitquitquit":
             guard method == .POST else { return .init(status: .methodNotAllowed, body: "use POST\n") }
-            server.requestShutdown()
+            status.requestShutdown()
             return .init(status: .ok, body: "shutting down\n")
         default:
             return .init(status: .notFound, body: "not found; try /startup, /liveness, /readiness, /metrics or POST /quitquitquit\n")
@@ -29,14 +28,14 @@ struct AdminRoutes: Sendable {
     }
 
     private func notReadyReason() async -> String? {
-        if !server.isStarted { return "starting" }
-        if server.isShuttingDown { return "shutting down" }
-        if let full = server.fullReason { return full }
-        let credentials = server.tokens.credentials
+        if !status.isStarted { return "starting" }
+        if status.isShuttingDown { return "shutting down" }
+        if let full = status.fullReason { return full }
+        let status = self.status
         let outcome: String? = await withTaskGroup(of: String?.self) { group in
             group.addTask {
                 do {
-                    _ = try await credentials.credentials()
+                    try await status.checkCredentials()
                     return nil
                 } catch {
                     return "no AWS credentials: \(error)"

@@ -18,6 +18,7 @@ final class MySQLCommandInspector: ChannelDuplexHandler, RemovableChannelHandler
     typealias KillCarrier = (KillStatement, MySQLSessionRegistry.Session, String, any EventLoop, Logger, @escaping (ByteBuffer) -> Void) -> Void
 
     private let runtime: ListenerRuntime
+    private let sessions: MySQLSessionRegistry
     private let user: String
     private let logger: Logger
     private let carryOut: KillCarrier
@@ -31,8 +32,9 @@ final class MySQLCommandInspector: ChannelDuplexHandler, RemovableChannelHandler
     private var readHeld = false
     private var removed = false
 
-    init(runtime: ListenerRuntime, user: String, logger: Logger, carryOut: @escaping KillCarrier = MySQLKillForwarder.forward) {
+    init(runtime: ListenerRuntime, sessions: MySQLSessionRegistry, user: String, logger: Logger, carryOut: @escaping KillCarrier = MySQLKillForwarder.forward) {
         self.runtime = runtime
+        self.sessions = sessions
         self.user = user
         self.logger = logger
         self.carryOut = carryOut
@@ -78,7 +80,7 @@ final class MySQLCommandInspector: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func kill(_ statement: KillStatement, context: ChannelHandlerContext) {
-        guard let target = runtime.mysqlSessions.session(for: statement.connectionID, listener: runtime.configuration.name) else {
+        guard let target = sessions.session(for: statement.connectionID, listener: runtime.configuration.name) else {
             reply(ErrorPacket.unknownThread(statement.connectionID).encode(), context: context)
             return
         }

@@ -1,4 +1,3 @@
-import AWSAuth
 import Logging
 import MySQLWire
 import NIOCore
@@ -16,8 +15,8 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
     private let user: String
     private let link: UpstreamLink
     private var login: MySQLUpstreamLogin
-    /// The token in use came from the cache (a refusal then earns one retry with a fresh one, as a login does).
-    private var tokenKey: (key: TokenCache.Key, wasCached: Bool)?
+    /// The password in use (a refusal of a cached one earns one retry with a fresh one, as a login does).
+    private var password: LoginPassword?
     private var retried = false
     private var loggedIn = false
     private var buffer = ByteBuffer()
@@ -34,7 +33,7 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
         self.user = user
         self.logger = logger
         self.completion = completion
-        link = UpstreamLink(runtime: target.runtime, eventLoop: eventLoop)
+        link = UpstreamLink(dial: target.runtime.upstreamDial, eventLoop: eventLoop)
         login = MySQLUpstreamLogin(client: .init(capabilities: .minimalClient, characterSet: Self.utf8mb4, user: user))
     }
 
@@ -61,15 +60,15 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
         let forwarder = NIOLoopBound(self, eventLoop: link.eventLoop)
         link.connect(to: target.address)
         let attempt = link.attempt
-        target.runtime.fetchToken(user: user, on: link.eventLoop) { result in forwarder.value.tokenArrived(result, attempt: attempt) }
+        target.runtime.fetchPassword(user: user, on: link.eventLoop) { result in forwarder.value.passwordArrived(result, attempt: attempt) }
     }
 
-    private func tokenArrived(_ result: Result<IssuedToken, any Error>, attempt: Int) {
+    private func passwordArrived(_ result: Result<LoginPassword, any Error>, attempt: Int) {
         guard attempt == link.attempt, completion != nil else { return }
         switch result {
-        case .success(let issued):
-            tokenKey = (issued.key, issued.wasCached)
-            perform(login.tokenReady(issued.token))
+        case .success(let password):
+            self.password = password
+            perform(login.tokenReady(password.secret))
         case .failure(let error): failed("no token: \(error)")
         }
     }
@@ -78,8 +77,8 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
     private func retryWithFreshToken() {
         retried = true
         logger.info("cached token refused for KILL; retrying once with a fresh token")
-        target.runtime.forgetToken(tokenKey?.key)
-        tokenKey = nil
+        password?.forget()
+        password = nil
         buffer.clear()
         login = MySQLUpstreamLogin(client: .init(capabilities: .minimalClient, characterSet: Self.utf8mb4, user: user))
         logIn()
@@ -100,7 +99,7 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
                 PacketFrame(sequenceID: 0, payload: query).encode(into: &frame)
                 link.send(frame)
             case .refused(let error, let retryable):
-                if retryable, error.sqlState == "28000", tokenKey?.wasCached == true, !retried {
+                if retryable, error.sqlState == "28000", password?.wasCached == true, !retried {
                     retryWithFreshToken()
                     return
                 }

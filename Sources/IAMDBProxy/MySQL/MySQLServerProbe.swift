@@ -9,10 +9,10 @@ import NIOPosix
 enum MySQLServerProbe {
     /// One look at the server's greeting, so the first clients are greeted like it. An
     /// unreachable server is not fatal: clients get a conservative greeting until it answers.
-    static func learnGreeting(for runtime: ListenerRuntime, on eventLoop: any EventLoop, logger: Logger) async {
+    static func learnGreeting(into cache: MySQLGreetingCache, for runtime: ListenerRuntime, on eventLoop: any EventLoop, logger: Logger) async {
         do {
             let greeting = try await greeting(of: runtime, on: eventLoop)
-            runtime.mysqlGreeting.learn(greeting)
+            cache.learn(greeting)
             logger.info("learned the MySQL server greeting", metadata: [
                 "listener": "\(runtime.configuration.name)", "server_version": "\(greeting.serverVersion)",
             ])
@@ -25,7 +25,7 @@ enum MySQLServerProbe {
 
     static func greeting(of runtime: ListenerRuntime, on eventLoop: any EventLoop) async throws -> ServerGreeting {
         let promise = eventLoop.makePromise(of: ServerGreeting.self)
-        let target = runtime.configuration.upstream
+        let target = try await runtime.resolver.target(on: eventLoop).get()
         let connecting = ClientBootstrap(group: eventLoop)
             .connectTimeout(runtime.connectTimeout)
             .channelInitializer { channel in

@@ -1,4 +1,3 @@
-import AWSAuth
 import Logging
 import MySQLWire
 import NIOCore
@@ -22,14 +21,16 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     var clientBuffer = ByteBuffer()
     var upstreamBuffer = ByteBuffer()
     var upstream: UpstreamLink?
-    var tokenKey: TokenCache.Key?
+    var password: LoginPassword?
+    private let state: MySQLListenerState
     /// The id in the proxy's greeting (random, reserved until the connection closes).
     private var connectionID: UInt32 = 0
 
-    init(runtime: ListenerRuntime) {
+    init(runtime: ListenerRuntime, state: MySQLListenerState) {
         self.runtime = runtime
+        self.state = state
         machine = MySQLProxyHandshake(configuration: .init(
-            greeting: runtime.mysqlGreeting.current, clientTLSAvailable: runtime.clientTLS != nil,
+            greeting: state.greeting.current, clientTLSAvailable: runtime.clientTLS != nil,
             allowedUsers: runtime.configuration.users.map(Set.init), listenerName: runtime.configuration.name))
         record = SessionRecord(runtime: runtime)
     }
@@ -45,7 +46,7 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        connectionID = runtime.mysqlSessions.makeConnectionID()
+        connectionID = state.sessions.makeConnectionID()
         record.logger[metadataKey: "mysql_conn_id"] = "\(connectionID)"
         if !begin(context) { machine.configuration.tooManyConnections = true }
         context.fireChannelActive()
@@ -100,16 +101,16 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
             case .startUpstreamTLS:
                 upstream?.startTLS()
             case .learnedGreeting(let greeting):
-                runtime.mysqlGreeting.learn(greeting)
+                state.greeting.learn(greeting)
             case .retryWithFreshToken(let user):
                 retryWithFreshToken(user: user)
             case .loggedIn(let upstreamConnectionID):
                 if let address = upstream?.address {
-                    runtime.mysqlSessions.register(connectionID, .init(
+                    state.sessions.register(connectionID, .init(
                         runtime: runtime, address: address, upstreamConnectionID: upstreamConnectionID))
                 }
             case .startRelaying:
-                startRelaying(context: context, clientHandlers: [MySQLCommandInspector(runtime: runtime, user: machine.user, logger: logger)])
+                startRelaying(context: context, clientHandlers: [MySQLCommandInspector(runtime: runtime, sessions: state.sessions, user: machine.user, logger: logger)])
             case .fail(let failure):
                 fail(failure)
             }
@@ -150,6 +151,6 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     }
 
     func forgetSession() {
-        runtime.mysqlSessions.remove(connectionID)
+        state.sessions.remove(connectionID)
     }
 }

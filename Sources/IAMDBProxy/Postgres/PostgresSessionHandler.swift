@@ -1,4 +1,3 @@
-import AWSAuth
 import Logging
 import NIOCore
 import NIOTLS
@@ -22,11 +21,13 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     var clientBuffer = ByteBuffer()
     var upstreamBuffer = ByteBuffer()
     var upstream: UpstreamLink?
-    var tokenKey: TokenCache.Key?
+    var password: LoginPassword?
+    private let cancels: CancelRegistry
     private var registeredKey: BackendKey?
 
-    init(runtime: ListenerRuntime) {
+    init(runtime: ListenerRuntime, cancels: CancelRegistry) {
         self.runtime = runtime
+        self.cancels = cancels
         machine = PostgresProxyHandshake(configuration: .init(
             clientTLSAvailable: runtime.clientTLS != nil, allowedUsers: runtime.configuration.users.map(Set.init),
             allowReplication: runtime.configuration.allowReplication))
@@ -115,7 +116,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
             case .registerBackendKey(let key):
                 if let address = upstream?.address {
                     registeredKey = key
-                    runtime.cancelRegistry.register(key, .init(address: address, tls: runtime.upstreamTLS, listener: runtime.configuration.name))
+                    cancels.register(key, .init(address: address, tls: runtime.upstreamTLS, listener: runtime.configuration.name))
                 }
             case .startRelaying:
                 startRelaying(context: context)
@@ -145,7 +146,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
 
     private func forwardCancel(_ key: BackendKey) {
         guard let context else { return }
-        if let target = runtime.cancelRegistry.target(for: key) {
+        if let target = cancels.target(for: key) {
             CancelForwarder.forward(key, to: target, on: context.eventLoop, timeout: runtime.connectTimeout, logger: logger)
         } else {
             logger.info("cancel request for an unknown session ignored")
@@ -155,6 +156,6 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     }
 
     func forgetSession() {
-        if let registeredKey { runtime.cancelRegistry.remove(registeredKey) }
+        if let registeredKey { cancels.remove(registeredKey) }
     }
 }

@@ -5,6 +5,10 @@ import NIOCore
 /// reader stops the fast writer (back-pressure through the write-buffer water marks) instead of
 /// letting the proxy buffer without bound.
 final class GlueHandler: ChannelDuplexHandler {
+    /// For both channels of a relayed session: a peer that reads slower than the other sends
+    /// stops the sender's reads once 64 KiB wait, and resumes them below 32 KiB.
+    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
+
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -3,16 +3,13 @@ import NIOExtras
 
 /// Turns a logged-in session into a byte relay, the same way for every engine.
 enum SessionRelay {
-    /// Joins the client channel (whose login handler owns `context`) and the upstream with a
+    /// Joins the client channel (whose login handler owns `context`) and the upstream channel with a
     /// glue pair. `clientHandlers` sit in front of the client's glue (an engine's command
     /// inspector); an idle timeout is added when the listener has one. Bytes the client sent
     /// early pass through those handlers; bytes the upstream sent early go to the client.
-    static func start(client context: ChannelHandlerContext, upstream: UpstreamLink, pendingClientBytes: ByteBuffer, pendingUpstreamBytes: ByteBuffer, clientHandlers: [any ChannelHandler] = [],
+    static func start(client context: ChannelHandlerContext, upstream upstreamChannel: any Channel, pendingClientBytes: ByteBuffer, pendingUpstreamBytes: ByteBuffer, clientHandlers: [any ChannelHandler] = [],
                       idleTimeoutSeconds: Double?, counters: (up: ByteCounter, down: ByteCounter)? = nil
     ) throws -> (client: GlueHandler, upstream: GlueHandler) {
-        guard let upstreamChannel = try upstream.handOff() else {
-            throw ChannelError.ioOnClosedChannel
-        }
         let (clientGlue, upstreamGlue) = GlueHandler.matchedPair(counting: counters)
         try upstreamChannel.pipeline.syncOperations.addHandler(upstreamGlue)
         var handlers = clientHandlers
@@ -30,19 +27,5 @@ enum SessionRelay {
         context.pipeline.syncOperations.removeHandler(context: context).whenFailure { _ in }
         upstreamChannel.closeFuture.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
         return (clientGlue, upstreamGlue)
-    }
-}
-
-/// Closes a connection when the `IdleStateHandler` in front of it fires: a relaying session
-/// that moved no bytes for the listener's `idle_timeout`, an admin connection that sent no request.
-final class IdleSessionCloser: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = NIOAny
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
     }
 }

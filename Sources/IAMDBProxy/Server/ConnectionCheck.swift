@@ -43,7 +43,7 @@ public enum ConnectionCheck {
 
     /// Logs in through the proxy on `port`; returns the error the client would see, or nil.
     static func logIn(_ engine: ListenerConfiguration.Engine, port: Int, user: String, database: String?) async throws -> String? {
-        let login = engine.behaviour.makeCheckLogin(user, database)
+        let login = engine.makeCheckLogin(user: user, database: database)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(30))
             .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(login) } }
@@ -56,37 +56,4 @@ public enum ConnectionCheck {
         }
         return try await login.verdict.futureResult.get()
     }
-}
-
-/// The client side of `check --connect` for one engine: logs in through the proxy and
-/// completes `verdict` with the error the client would see, or nil once logged in.
-class CheckLogin: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ByteBuffer
-    let user: String
-    let database: String?
-    var buffer = ByteBuffer()
-    private var promise: EventLoopPromise<String?>?
-    var verdict: EventLoopPromise<String?> { promise! }
-
-    init(user: String, database: String?) {
-        self.user = user
-        self.database = database
-    }
-
-    /// Sent as soon as the connection is up (nil: wait for the server to speak first).
-    var firstMessage: ByteBuffer? { nil }
-
-    /// Reads what is in `buffer`; completes `verdict` once the outcome is known.
-    func readReplies(context: ChannelHandlerContext) {}
-
-    func handlerAdded(context: ChannelHandlerContext) { promise = context.eventLoop.makePromise() }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        buffer.writeBuffer(&bytes)
-        readReplies(context: context)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) { verdict.succeed("the proxy closed the connection") }
-    func errorCaught(context: ChannelHandlerContext, error: any Error) { verdict.fail(error) }
 }

@@ -89,7 +89,3 @@ extension ProxyServer {
         return settings
     }
 }
-
-extension ProxyMetrics {
-    static let reloads = "iam_db_proxy_config_reloads_total"
-}

@@ -10,14 +10,11 @@ import Synchronization
 /// The running proxy: one bound listener per configured listener, sharing one credentials
 /// chain and one token cache. `run()` serves until a graceful shutdown is signalled.
 public final class ProxyServer: Service, Sendable {
-    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
-
     public let configuration: ProxyConfiguration
     let logger: Logger
     let group: any EventLoopGroup
     public let tokens: TokenCache
-    let cancelRegistry = CancelRegistry()
-    let mysqlSessions = MySQLSessionRegistry()
+    let engines = EngineState()
     let limits: ConnectionLimits
     let metrics = ProxyMetrics()
     /// The listeners accepting now (changed by a reload).
@@ -50,11 +47,12 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
-    func makeRuntime(for listener: ListenerConfiguration) throws(ProxyStartError) -> ListenerRuntime {
+    func makeRuntime(for listener: ListenerConfiguration, clientALPN: [String]? = nil) throws(ProxyStartError) -> ListenerRuntime {
         do {
-            return try ListenerRuntime(configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
-                                       cancelRegistry: cancelRegistry, mysqlSessions: mysqlSessions, limits: limits, metrics: metrics,
-                                       logger: logger)
+            return try ListenerRuntime(
+                configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
+                clientALPN: clientALPN ?? listener.engine.behaviour(sharing: engines).clientALPN, limits: limits, metrics: metrics,
+                logger: logger)
         } catch {
             throw ProxyStartError(listener: listener.name, reason: "\(error)")
         }
@@ -78,8 +76,8 @@ public final class ProxyServer: Service, Sendable {
 
     /// One listener's runtime and accepting channel.
     func bind(_ listener: ListenerConfiguration) async throws(ProxyStartError) -> BoundListener {
-        let runtime = try makeRuntime(for: listener)
-        let behaviour = listener.engine.behaviour
+        let behaviour = listener.engine.behaviour(sharing: engines)
+        let runtime = try makeRuntime(for: listener, clientALPN: behaviour.clientALPN)
         await behaviour.prepare(runtime, group, logger)
         do {
             var bootstrap = ServerBootstrap(group: group)
@@ -90,7 +88,7 @@ public final class ProxyServer: Service, Sendable {
                         try channel.pipeline.syncOperations.addHandlers(AcceptBackoffHandler(), AcceptFailureLogger(logger: logger))
                     }
                 }
-                .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
+                .childChannelOption(.writeBufferWaterMark, value: GlueHandler.writeBufferWaterMark)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(behaviour.makeSessionHandler(runtime))

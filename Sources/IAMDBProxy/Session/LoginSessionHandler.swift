@@ -1,10 +1,9 @@
-import AWSAuth
 import Logging
 import NIOCore
 
 /// A client session handler during login, for either engine: the engine supplies its machine
 /// and how to perform the machine's actions; the shared part here connects the upstream link
-/// and the token cache to the machine, ends a failed login (counting its typed SQLSTATE), and
+/// and the listener's credential source to the machine, ends a failed login (counting its typed SQLSTATE), and
 /// hands a logged-in session to the relay.
 protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, SendableMetatype where OutboundOut == ByteBuffer {
     associatedtype Machine: LoginMachine
@@ -16,7 +15,8 @@ protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, Senda
     var upstream: UpstreamLink? { get set }
     var clientBuffer: ByteBuffer { get set }
     var upstreamBuffer: ByteBuffer { get set }
-    var tokenKey: TokenCache.Key? { get set }
+    /// The password offered last (a refusal of a cached one forgets it and retries).
+    var password: LoginPassword? { get set }
 
     func perform(_ actions: [Machine.Action])
     /// The listener's handshake timeout passed before the session was relaying.
@@ -32,7 +32,7 @@ extension LoginSessionHandler {
     /// For `handlerAdded`: keeps the context and makes the upstream link.
     func attach(_ context: ChannelHandlerContext) {
         self.context = context
-        let link = UpstreamLink(runtime: runtime, eventLoop: context.eventLoop)
+        let link = UpstreamLink(dial: runtime.upstreamDial, eventLoop: context.eventLoop)
         link.delegate = self
         upstream = link
     }
@@ -87,43 +87,42 @@ extension LoginSessionHandler {
         context.writeAndFlush(NIOAny(error)).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    /// Dials the upstream and gets a token for `user`, both at once.
+    /// Dials the upstream and gets a password for `user`, both at once.
     func connectUpstream(user: String) {
-        logger.debug("dialing the upstream and getting a token", metadata: [
-            "user": "\(user)", "upstream": "\(runtime.configuration.upstream)", "attempt": "\((upstream?.attempt ?? 0) + 1)",
+        logger.debug("dialing the upstream and getting a password", metadata: [
+            "user": "\(user)", "upstream": "\(runtime.resolver.endpoint)", "attempt": "\((upstream?.attempt ?? 0) + 1)",
         ])
         upstream?.connect()
-        fetchToken(user: user)
+        fetchPassword(user: user)
     }
 
-    /// A cached token was refused: forget it and the credentials, and log in again.
+    /// A cached password was refused: forget it (and its credentials), and log in again.
     func retryWithFreshToken(user: String) {
         logger.info("cached token refused; retrying once with a fresh token")
-        runtime.forgetToken(tokenKey)
+        password?.forget()
         upstreamBuffer.clear()
         connectUpstream(user: user)
     }
 
-    private func fetchToken(user: String) {
+    private func fetchPassword(user: String) {
         guard let context, let upstream else { return }
         let session = loopBound
         let attempt = upstream.attempt
-        runtime.fetchToken(user: user, on: context.eventLoop) { result in session.value.tokenArrived(result, attempt: attempt) }
+        runtime.fetchPassword(user: user, on: context.eventLoop) { result in session.value.passwordArrived(result, attempt: attempt) }
     }
 
-    private func tokenArrived(_ result: Result<IssuedToken, any Error>, attempt: Int) {
+    private func passwordArrived(_ result: Result<LoginPassword, any Error>, attempt: Int) {
         guard attempt == upstream?.attempt else { return }
         switch result {
-        case .success(let issued):
-            // Which identity signed for what: enough to compare with the IAM policy, never the token.
-            logger.debug("token ready", metadata: [
-                "cached": "\(issued.wasCached)", "access_key_id": "\(issued.key.accessKeyID)", "region": "\(issued.key.region)",
-                "signing_host": "\(issued.key.host)", "signing_port": "\(issued.key.port)", "db_user": "\(issued.key.user)",
-            ])
-            tokenKey = issued.key
-            perform(machine.tokenReady(issued.token, wasCached: issued.wasCached))
+        case .success(let password):
+            // Which identity made it for what: enough to compare with the IAM policy, never the token.
+            var metadata = password.logMetadata
+            metadata["cached"] = "\(password.wasCached)"
+            logger.debug("password ready", metadata: metadata)
+            self.password = password
+            perform(machine.tokenReady(password.secret, wasCached: password.wasCached))
         case .failure(let error):
-            logger.debug("no token", metadata: ["error": "\(error)"])
+            logger.debug("no password", metadata: ["error": "\(error)"])
             perform(machine.tokenFailed("\(error)"))
         }
     }
@@ -150,13 +149,20 @@ extension LoginSessionHandler {
 
     /// Hands the logged-in session to the relay, with `clientHandlers` in front of the client's glue.
     func startRelaying(context: ChannelHandlerContext, clientHandlers: [any ChannelHandler] = []) {
-        guard let upstream else { return }
+        let upstreamChannel: any Channel
+        do {
+            guard let channel = try upstream?.handOff() else { throw ChannelError.ioOnClosedChannel }
+            upstreamChannel = channel
+        } catch {
+            finish(error: nil, reason: "cannot start relaying: \(error)")
+            return
+        }
         let pending = (client: clientBuffer, upstream: upstreamBuffer)
         clientBuffer = ByteBuffer()
         upstreamBuffer = ByteBuffer()
         do {
             let glue = try SessionRelay.start(
-                client: context, upstream: upstream, pendingClientBytes: pending.client, pendingUpstreamBytes: pending.upstream,
+                client: context, upstream: upstreamChannel, pendingClientBytes: pending.client, pendingUpstreamBytes: pending.upstream,
                 clientHandlers: clientHandlers, idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds,
                 counters: (runtime.bytesUp, runtime.bytesDown))
             record.relaying(glue, user: machine.user, database: machine.database)
@@ -169,7 +175,7 @@ extension LoginSessionHandler {
     func loginTimedOut() {
         runtime.upstreamFailed(reason: "timeout")
         perform(machine.upstreamFailed(
-            "login to \(runtime.configuration.upstream) did not finish within \(runtime.configuration.handshakeTimeoutSeconds) s", hint: nil))
+            "login to \(upstream?.target ?? runtime.resolver.endpoint) did not finish within \(runtime.configuration.handshakeTimeoutSeconds) s", hint: nil))
     }
 
     private func sessionEnded(_ channel: any Channel) {

@@ -55,7 +55,7 @@ struct SessionRecord {
     }
 
     mutating func upstreamChosen(_ address: SocketAddress?) {
-        logger[metadataKey: "upstream"] = "\(address?.logDescription ?? runtime.configuration.upstream.description)"
+        logger[metadataKey: "upstream"] = "\(address?.logDescription ?? runtime.resolver.endpoint.description)"
         logger.debug("upstream connected")
     }
 

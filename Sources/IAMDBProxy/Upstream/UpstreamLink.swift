@@ -14,39 +14,52 @@ protocol UpstreamLinkDelegate: AnyObject {
 /// and checks the certificate's name, and tells the session handler what happens. Lives on
 /// the session's event loop; `attempt` keeps a dropped connection's late events out.
 final class UpstreamLink {
-    let runtime: ListenerRuntime
+    let dial: UpstreamDial
     let eventLoop: any EventLoop
     weak var delegate: (any UpstreamLinkDelegate)?
     private(set) var channel: (any Channel)?
+    /// The server being dialed or connected to: the resolver's answer for this attempt.
+    private(set) var target: HostAndPort
     /// The address actually connected to (cancel and KILL go to the same server).
     private(set) var address: SocketAddress?
     private(set) var attempt = 0
     private var handedOff = false
 
-    init(runtime: ListenerRuntime, eventLoop: any EventLoop) {
-        self.runtime = runtime
+    init(dial: UpstreamDial, eventLoop: any EventLoop) {
+        self.dial = dial
         self.eventLoop = eventLoop
+        target = dial.resolver.endpoint
     }
 
-    private var target: HostAndPort { runtime.configuration.upstream }
-
-    /// Dials the listener's upstream, or `address` when a known server must be reached.
+    /// Dials the resolver's target, or `address` when a known server must be reached.
     func connect(to address: SocketAddress? = nil) {
         close()
         attempt += 1
         let attempt = self.attempt
         let link = NIOLoopBound(self, eventLoop: eventLoop)
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(runtime.connectTimeout)
+        let connected: EventLoopFuture<any Channel>
+        if let address {
+            connected = makeBootstrap(attempt: attempt).connect(to: address)
+        } else {
+            connected = dial.resolver.target(on: eventLoop).flatMap { target in
+                link.value.target = target
+                return link.value.makeBootstrap(attempt: attempt).connect(host: target.host, port: target.port)
+            }
+        }
+        connected.whenComplete { result in link.value.connectFinished(result, attempt: attempt) }
+    }
+
+    private func makeBootstrap(attempt: Int) -> ClientBootstrap {
+        let link = NIOLoopBound(self, eventLoop: eventLoop)
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(dial.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: ProxyServer.writeBufferWaterMark)
+            .channelOption(.writeBufferWaterMark, value: dial.writeBufferWaterMark)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandshakeHandler(link: link, attempt: attempt))
                 }
             }
-        let connected = address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: target.host, port: target.port)
-        connected.whenComplete { result in link.value.connectFinished(result, attempt: attempt) }
     }
 
     private func connectFinished(_ result: Result<any Channel, any Error>, attempt: Int) {
@@ -71,10 +84,14 @@ final class UpstreamLink {
         try? channel?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).tlsVersion
     }
 
+    private var peerCertificate: NIOSSLCertificate? {
+        try? channel?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate
+    }
+
     func startTLS() {
         guard let channel else { return }
         do {
-            try channel.pipeline.syncOperations.addHandler(try runtime.upstreamTLS.makeHandler(), position: .first)
+            try channel.pipeline.syncOperations.addHandler(try dial.tls.makeHandler(), position: .first)
         } catch {
             delegate?.upstreamFailed("cannot start TLS to \(target): \(error)", hint: nil)
         }
@@ -105,11 +122,8 @@ final class UpstreamLink {
 
     func tlsEstablished(attempt: Int) {
         guard attempt == self.attempt, !handedOff else { return }
-        if runtime.configuration.tls.mode == .verifyFull, let expected = runtime.upstreamTLS.serverHostname,
-            let certificate = try? channel?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate,
-            !CertificateName.certificate(certificate, matches: expected)
-        {
-            runtime.upstreamFailed(reason: "tls")
+        if let expected = dial.tls.missingName(in: peerCertificate) {
+            dial.reportFailure("tls")
             delegate?.upstreamFailed(
                 "TLS to \(target) failed: the server certificate does not match host name \(expected)",
                 hint: "Connect by the endpoint's DNS name, or set tls.server_name to a name in the certificate.")
@@ -120,17 +134,16 @@ final class UpstreamLink {
 
     func failed(_ error: any Error, attempt: Int) {
         guard attempt == self.attempt, !handedOff else { return }
-        runtime.upstreamFailed(reason: UpstreamFailure.reason(error))
+        dial.reportFailure(UpstreamFailure.reason(error))
         // The certificate the server presented, if the handshake got that far: it tells an
         // expired or not-yet-valid certificate from one no trusted CA signed.
-        let presented = try? channel?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate
-        let (message, hint) = UpstreamFailure.describe(error, upstream: target, tls: runtime.configuration.tls, presented: presented)
+        let (message, hint) = UpstreamFailure.describe(error, upstream: target, tls: dial.tlsSettings, presented: peerCertificate)
         delegate?.upstreamFailed(message, hint: hint)
     }
 
     func closed(attempt: Int) {
         guard attempt == self.attempt, !handedOff else { return }
-        runtime.upstreamFailed(reason: "closed")
+        dial.reportFailure("closed")
         delegate?.upstreamFailed("the database server \(target) closed the connection during login", hint: nil)
     }
 }

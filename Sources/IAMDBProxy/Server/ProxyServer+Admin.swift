@@ -4,9 +4,9 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The admin side of the running proxy: its HTTP endpoints' view of the state, the metrics
+/// The running proxy as the admin HTTP server sees it (`AdminStatus`): its state, the metrics
 /// exposition, and the shutdown that `POST /quitquitquit` asks for.
-extension ProxyServer {
+extension ProxyServer: AdminStatus {
     var isStarted: Bool { started.load(ordering: .acquiring) }
     var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
 
@@ -21,6 +21,10 @@ extension ProxyServer {
             return "max_connections reached on every listener"
         }
         return nil
+    }
+
+    func checkCredentials() async throws {
+        _ = try await tokens.credentials.credentials()
     }
 
     func requestShutdown() {
@@ -45,7 +49,7 @@ extension ProxyServer {
     func startAdmin() async throws -> (any Channel)? {
         guard let http = configuration.http else { return nil }
         let address = http.listen
-        let routes = AdminRoutes(server: self)
+        let routes = AdminRoutes(status: self)
         let channel: any Channel
         do {
             channel = try await AdminHTTPServer.bind(address, group: group, guard: AdminRequestGuard(adminToken: http.adminToken)) { method, path in
@@ -95,33 +99,6 @@ extension ProxyServer {
         ]
         return readings.compactMap { name, help, value in
             value.map { .init(name: name, type: "gauge", help: help, samples: [([], Double($0))]) }
-        }
-    }
-}
-
-extension ProxyMetrics {
-    static let connectionsOpened = "iam_db_proxy_connections_opened_total"
-    static let handshakeDuration = "iam_db_proxy_handshake_duration_seconds"
-    static let loginFailures = "iam_db_proxy_login_failures_total"
-    static let upstreamFailures = "iam_db_proxy_upstream_failures_total"
-
-    /// Help texts of the metrics recorded as events happen (so they show before the first).
-    static let recordedHelp: [String: (type: String, help: String)] = [
-        connectionsOpened: ("counter", "Client connections accepted."),
-        handshakeDuration: ("histogram", "Seconds from accepting a client to relaying (login included)."),
-        loginFailures: ("counter", "Sessions that ended before relaying, by class: authentication, upstream, limit, protocol, other."),
-        upstreamFailures: ("counter", "Upstream connection problems during login, by reason: connect, tls, timeout, closed."),
-        reloads: ("counter", "Configuration reloads (SIGHUP), by result: ok or failed."),
-    ]
-
-    /// The class of a login failure from the SQLSTATE sent to the client (PostgreSQL or MySQL).
-    static func loginFailureClass(sqlState: String) -> String {
-        switch sqlState {
-        case _ where sqlState.hasPrefix("28"): "authentication"
-        case "53300", "08004": "limit"
-        case "08P01", "08S01": "protocol"
-        case _ where sqlState.hasPrefix("08"), "HY000": "upstream"
-        default: "other"
         }
     }
 }

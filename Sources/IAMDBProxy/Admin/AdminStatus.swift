@@ -1,0 +1,15 @@
+/// The running proxy as the admin endpoints see it. A protocol, so the admin server knows
+/// nothing of listeners or sessions (the server implements it).
+protocol AdminStatus: Sendable {
+    /// Every listener is bound (`/startup`).
+    var isStarted: Bool { get }
+    var isShuttingDown: Bool { get }
+    /// Why no new session could be served now because of `max_connections`, if so.
+    var fullReason: String? { get }
+    /// The Prometheus text for `/metrics`.
+    func metricsExposition() -> String
+    /// Throws why the AWS credentials chain cannot produce credentials now.
+    func checkCredentials() async throws
+    /// `POST /quitquitquit`: the graceful shutdown SIGTERM starts.
+    func requestShutdown()
+}

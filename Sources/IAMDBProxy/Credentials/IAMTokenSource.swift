@@ -1,0 +1,31 @@
+import AWSAuth
+import Logging
+import Foundation
+
+/// IAM database authentication: the password is an RDS auth token for the listener's
+/// signing endpoint and region, signed from the proxy's credentials chain and cached.
+struct IAMTokenSource: LoginCredentialSource {
+    let tokens: TokenCache
+    let signingHost: String
+    let signingPort: Int
+    let region: String
+    /// How long a token is reused (`iam_expiration`).
+    let lifetime: TimeInterval
+
+    func password(for user: String) async throws -> LoginPassword {
+        let request = RDSTokenRequest(host: signingHost, port: signingPort, user: user, region: region)
+        let issued = try await tokens.token(for: request, lifetime: lifetime)
+        return LoginPassword(
+            secret: issued.token, wasCached: issued.wasCached,
+            logMetadata: [
+                "credential": "iam_token", "provider": "\(issued.credentialSource)", "access_key_id": "\(issued.key.accessKeyID)",
+                "region": "\(issued.key.region)", "signing_host": "\(issued.key.host)", "signing_port": "\(issued.key.port)",
+            ],
+            // The credentials may be what was revoked or rotated: a token re-signed in the same
+            // second with them would be byte-identical.
+            forget: { [tokens] in
+                tokens.invalidate(issued.key)
+                tokens.credentials.invalidate()
+            })
+    }
+}

@@ -1,0 +1,28 @@
+/// The names of the metrics recorded as events happen, and their help texts, in one place.
+extension ProxyMetrics {
+    static let reloads = "iam_db_proxy_config_reloads_total"
+    static let connectionsOpened = "iam_db_proxy_connections_opened_total"
+    static let handshakeDuration = "iam_db_proxy_handshake_duration_seconds"
+    static let loginFailures = "iam_db_proxy_login_failures_total"
+    static let upstreamFailures = "iam_db_proxy_upstream_failures_total"
+
+    /// Help texts of the metrics recorded as events happen (so they show before the first).
+    static let recordedHelp: [String: (type: String, help: String)] = [
+        connectionsOpened: ("counter", "Client connections accepted."),
+        handshakeDuration: ("histogram", "Seconds from accepting a client to relaying (login included)."),
+        loginFailures: ("counter", "Sessions that ended before relaying, by class: authentication, upstream, limit, protocol, other."),
+        upstreamFailures: ("counter", "Upstream connection problems during login, by reason: connect, tls, timeout, closed."),
+        reloads: ("counter", "Configuration reloads (SIGHUP), by result: ok or failed."),
+    ]
+
+    /// The class of a login failure from the SQLSTATE sent to the client (PostgreSQL or MySQL).
+    static func loginFailureClass(sqlState: String) -> String {
+        switch sqlState {
+        case _ where sqlState.hasPrefix("28"): "authentication"
+        case "53300", "08004": "limit"
+        case "08P01", "08S01": "protocol"
+        case _ where sqlState.hasPrefix("08"), "HY000": "upstream"
+        default: "other"
+        }
+    }
+}
