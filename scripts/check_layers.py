@@ -8,13 +8,17 @@ gets the same answer from the type names: each folder may name types declared on
 in the folders listed under it in LAYERS (Sources/IAMDBProxy/LAYERS). Exit 1 lists each
 forbidden reference with its file and line.
 
-Usage: scripts/check_layers.py [--graph]   (--graph prints the folder arrows found)
+Usage: scripts/check_layers.py [--graph] [--root DIR]   (--graph prints the folder arrows found)
+       scripts/check_layers.py --self-test   (proves the check fails on a back arrow)
 """
 import pathlib
 import re
 import sys
+import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "Sources" / "IAMDBProxy"
+if "--root" in sys.argv:
+    ROOT = pathlib.Path(sys.argv[sys.argv.index("--root") + 1])
 # A declaration at the start of a line is top level; an indented one is nested (its name counts
 # only when no other folder declares the same one, so `State` or `InboundIn` name nothing).
 DECLARATION = re.compile(r"^(\s*)(?:@\w+\s+)*(?:(?:public|internal|fileprivate|private|final|indirect)\s+)*"
@@ -42,6 +46,27 @@ def read_layers():
         folder, _, below = line.partition(":")
         allowed[folder.strip()] = set(below.split())
     return allowed
+
+
+def self_test():
+    """A lower folder naming a higher one's type must fail; the other way round must pass."""
+    global ROOT
+    with tempfile.TemporaryDirectory() as directory:
+        ROOT = pathlib.Path(directory)
+        (ROOT / "High").mkdir()
+        (ROOT / "Low").mkdir()
+        (ROOT / "LAYERS").write_text("High: Low\nLow:\n")
+        (ROOT / "High" / "Top.swift").write_text("final class Top {\n    let low = Bottom() // names Top in a comment\n}\n")
+        (ROOT / "Low" / "Bottom.swift").write_text('struct Bottom {\n    let text = "Top in a string"\n}\n')
+        if main() != 0:
+            print("check_layers self-test: a clean tree failed", file=sys.stderr)
+            return 1
+        (ROOT / "Low" / "Back.swift").write_text("extension Bottom {\n    func up() -> Top? { nil }\n}\n")
+        if main() != 1:
+            print("check_layers self-test: a back arrow passed", file=sys.stderr)
+            return 1
+    print("check_layers self-test: ok (the back arrow above was planted)", file=sys.stderr)
+    return 0
 
 
 def main():
@@ -89,4 +114,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(self_test() if "--self-test" in sys.argv else main())

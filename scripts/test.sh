@@ -7,6 +7,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
+# The folders of Sources/IAMDBProxy depend on each other one way (Sources/IAMDBProxy/LAYERS).
+python3 scripts/check_layers.py --self-test
+python3 scripts/check_layers.py
+
 $SUDO testenv/start.sh
 trap '$SUDO testenv/stop.sh' EXIT
 
