@@ -26,6 +26,19 @@ import Testing
         #expect(!proxy.logs.text.contains(env.temporary.secret_access_key))
     }
 
+    /// The relay's message observer on a real session, at trace level: the client's Query and
+    /// Terminate, and the transaction status of the server's last ReadyForQuery (in a
+    /// transaction, as psql left it).
+    @Test func traceLevelWireSummaryCountsMessagesAndTheTransactionStatus() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.temporary, extraEnvironment: ["IAM_DB_PROXY_LOG_LEVEL": "trace"])
+        defer { proxy.stop() }
+        let result = try proxy.psql(env, ["-c", "BEGIN; SELECT 1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(await proxy.logs.waitFor("wire summary"), "\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains("client=Q=1,X=1 "), "\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains(",status=T "), "\(proxy.logs.text)")
+    }
+
     @Test func startupParametersReachTheServer() async throws {
         let proxy = try await ProxyHarness.start(env, identity: env.longTerm)
         defer { proxy.stop() }

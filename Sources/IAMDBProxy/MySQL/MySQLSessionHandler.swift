@@ -150,6 +150,10 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
         }
     }
 
+    func makeWireSummaries() -> WireSummaries {
+        WireSummaries(client: MySQLWireSummary(fromClient: true), server: MySQLWireSummary(fromClient: false))
+    }
+
     func forgetSession() {
         state.sessions.remove(connectionID)
     }

@@ -155,6 +155,8 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
         context.close(promise: nil)
     }
 
+    func makeWireSummaries() -> WireSummaries { WireSummaries(client: PostgresWireSummary(), server: PostgresWireSummary()) }
+
     func forgetSession() {
         if let registeredKey { cancels.remove(registeredKey) }
     }

@@ -23,6 +23,8 @@ protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, Senda
     func handshakeTimedOut()
     /// Engine bookkeeping to undo when the client connection closes (cancel keys, KILL ids).
     func forgetSession()
+    /// Observers that count this engine's messages, for the trace-level wire summary.
+    func makeWireSummaries() -> WireSummaries
 }
 
 extension LoginSessionHandler {
@@ -160,11 +162,15 @@ extension LoginSessionHandler {
         let pending = (client: clientBuffer, upstream: upstreamBuffer)
         clientBuffer = ByteBuffer()
         upstreamBuffer = ByteBuffer()
+        // Off unless trace logging is on: then each direction's messages are counted and
+        // summed up in one line when the session ends.
+        let summaries = logger.logLevel <= .trace ? makeWireSummaries() : nil
         do {
             let glue = try SessionRelay.start(
                 client: context, upstream: upstreamChannel, pendingClientBytes: pending.client, pendingUpstreamBytes: pending.upstream,
                 clientHandlers: clientHandlers, idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds,
-                counters: (runtime.bytesUp, runtime.bytesDown))
+                counters: (runtime.bytesUp, runtime.bytesDown), observers: (summaries?.handlers.client, summaries?.handlers.upstream))
+            record.wireSummaries = summaries
             record.relaying(glue, user: machine.user, database: machine.database)
         } catch {
             finish(error: nil, reason: "cannot start relaying: \(error)")

@@ -13,6 +13,8 @@ struct SessionRecord {
     /// What the connection was, when not a session (`cancel` for a PostgreSQL CancelRequest).
     var kind: String?
     var glue: (client: GlueHandler, upstream: GlueHandler)?
+    /// Message counts of both directions, when trace logging is on.
+    var wireSummaries: WireSummaries?
     private var loginTimer: Scheduled<Void>?
 
     init(runtime: ListenerRuntime) {
@@ -70,6 +72,9 @@ struct SessionRecord {
         if let failure { metadata["error"] = "\(failure)" }
         if let kind { metadata["kind"] = "\(kind)" }
         logger.info("connection closed", metadata: metadata)
+        if let wireSummaries {
+            logger.trace("wire summary", metadata: ["client": "\(wireSummaries.client.summary)", "server": "\(wireSummaries.server.summary)"])
+        }
     }
 }
 
