@@ -237,21 +237,24 @@ pidfile = {self.work}/pgbouncer.pid
                 rounds[contender].append(measure(contender))
         return rounds
 
+    def prepare_tables(self):
+        log("initialising pgbench (scale 10) and sysbench tables")
+        # bench_user's own schema, so pgbench never touches tables other tests left in public.
+        run(["psql", "-Atqc", "CREATE SCHEMA IF NOT EXISTS bench_user; ALTER ROLE bench_user SET search_path = bench_user"],
+            env=self.pg_env("direct"))
+        run(["pgbench", "-i", "-q", "-s", "10"], env=self.pg_env("direct"))
+        sysbench_direct = ["oltp_point_select", "--mysql-db=appdb", "--tables=4", "--table-size=10000", "--mysql-host=127.0.0.1",
+                           "--mysql-port=%d" % self.testenv["mysql"]["port"], "--mysql-user=pw_user", "--mysql-password=pw_password"]
+        run(["sysbench"] + sysbench_direct + ["cleanup"], check=False)
+        run(["sysbench"] + sysbench_direct + ["prepare"])
+
     def main(self):
         seconds = self.args.seconds
         try:
             self.start_proxy()
             self.start_pgbouncer()
             self.start_standin()
-            log("initialising pgbench (scale 10) and sysbench tables")
-            # bench_user's own schema, so pgbench never touches tables other tests left in public.
-            run(["psql", "-Atqc", "CREATE SCHEMA IF NOT EXISTS bench_user; ALTER ROLE bench_user SET search_path = bench_user"],
-                env=self.pg_env("direct"))
-            run(["pgbench", "-i", "-q", "-s", "10"], env=self.pg_env("direct"))
-            sysbench_direct = ["oltp_point_select", "--mysql-db=appdb", "--tables=4", "--table-size=10000", "--mysql-host=127.0.0.1",
-                               "--mysql-port=%d" % self.testenv["mysql"]["port"], "--mysql-user=pw_user", "--mysql-password=pw_password"]
-            run(["sysbench"] + sysbench_direct + ["cleanup"], check=False)
-            run(["sysbench"] + sysbench_direct + ["prepare"])
+            self.prepare_tables()
             for contender in ("direct", "proxy", "pgbouncer"):  # warm caches and the token cache
                 self.pgbench(contender, 4, 2)
             results = {}
