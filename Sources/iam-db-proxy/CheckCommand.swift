@@ -3,16 +3,15 @@ import Foundation
 import IAMDBProxy
 import Logging
 
-/// `iam-db-proxy check --config FILE [--connect]`: validates a configuration without serving;
-/// with `--connect` also logs in through every listener with a fresh token.
+/// `iam-db-proxy check --config FILE [--connect]` (or the flags `run` takes): validates a
+/// configuration without serving; with `--connect` also logs in through every listener.
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Validate a configuration file without starting the proxy (exit 0 only when it is valid)."
+        abstract: "Validate a configuration (a file, or the flags run takes) without starting the proxy (exit 0 only when it is valid)."
     )
 
-    @Option(name: .long, help: "YAML configuration file.")
-    var config: String
+    @OptionGroup var options: ConfigurationOptions
 
     @Flag(name: .long, help: "Also dial every listener's upstream, complete TLS and log in with a token; one line per listener.")
     var connect = false
@@ -25,8 +24,12 @@ struct CheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration: ProxyConfiguration
+        let overlay = options.overlay()
+        let config = overlay.configFile ?? "command line"
         do {
-            configuration = try ConfigurationLoader.load(path: config)
+            let (read, warnings) = try overlay.configuration()
+            configuration = read
+            for warning in warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         } catch {
             throw CommandFailure("\(error)")
         }

@@ -25,7 +25,7 @@ import Testing
         #expect(listener.listen == .tcp(HostAndPort(host: "127.0.0.1", port: 15432)))
         #expect(listener.upstream == HostAndPort(host: "db.cluster-abc.us-east-1.rds.amazonaws.com", port: 5432))
         #expect(listener.signingHost == "db.cluster-abc.us-east-1.rds.amazonaws.com" && listener.signingPort == 5432)
-        #expect(listener.iamRegion == "us-east-1" && listener.iamExpiration == 870)
+        #expect(listener.iamRegion == "us-east-1" && listener.iamExpirationSeconds == 870)
         #expect(listener.tls.mode == .verifyFull && listener.tls.serverName == "db.cluster-abc.us-east-1.rds.amazonaws.com")
         #expect(listener.users == ["app_user"])
     }
@@ -38,7 +38,7 @@ import Testing
                 upstream: mydb.abc.eu-west-1.rds.amazonaws.com
             """, file: "min.yaml")
         let listener = try #require(configuration.listeners.first)
-        #expect(listener.upstream.port == 5432 && listener.tls.mode == .verifyFull && listener.iamExpiration == 870)
+        #expect(listener.upstream.port == 5432 && listener.tls.mode == .verifyFull && listener.iamExpirationSeconds == 870)
         #expect(listener.users == nil && listener.clientTLS == nil && listener.name == "listener0")
     }
 

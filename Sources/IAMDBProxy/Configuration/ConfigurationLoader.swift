@@ -41,12 +41,15 @@ extension YamlError {
     }
 }
 
-/// The walk over the YAML tree.
+/// The walk over the YAML tree. Also reads the trees `ConfigurationOverlay` builds from flags
+/// and environment variables, so both are checked by the same code with the same defaults;
+/// `sourceNames` then names a key by the flag or variable it came from.
 struct ConfigurationReader {
     let file: String
+    var sourceNames: [String: String] = [:]
 
     func error(_ node: Node?, _ path: String, _ message: String) -> ConfigurationError {
-        ConfigurationError(file: file, keyPath: path, line: node?.mark?.line, message: message)
+        ConfigurationError(file: file, keyPath: sourceNames[path] ?? path, line: node?.mark?.line, message: message)
     }
 
     /// The mapping's entries by key, after checking there is no key outside `known`.
@@ -101,25 +104,12 @@ struct ConfigurationReader {
     func proxy(_ root: Node) throws(ConfigurationError) -> ProxyConfiguration {
         let top = try mapping(root, "", known: ["aws", "http", "listeners", "max_connections", "min_sigterm_delay", "max_sigterm_delay", "exit_zero_on_sigterm"])
         var configuration = ProxyConfiguration()
-        configuration.minSigtermDelay = try seconds(top["min_sigterm_delay"], "min_sigterm_delay", allowZero: true) ?? 0
-        configuration.maxSigtermDelay = try seconds(top["max_sigterm_delay"], "max_sigterm_delay", allowZero: true) ?? 0
-        configuration.exitZeroOnSigterm = try boolean(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm") ?? false
+        if let delay = try seconds(top["min_sigterm_delay"], "min_sigterm_delay", allowZero: true) { configuration.minSigtermDelay = delay }
+        if let delay = try seconds(top["max_sigterm_delay"], "max_sigterm_delay", allowZero: true) { configuration.maxSigtermDelay = delay }
+        if let exitZero = try boolean(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm") { configuration.exitZeroOnSigterm = exitZero }
         configuration.maxConnections = try integer(top["max_connections"], "max_connections", range: 1...1_000_000)
-        if let awsNode = top["aws"] {
-            let aws = try mapping(awsNode, "aws", known: ["region", "profile"])
-            configuration.aws.region = try string(aws["region"], "aws.region")
-            configuration.aws.profile = try string(aws["profile"], "aws.profile")
-        }
-        if let httpNode = top["http"] {
-            let http = try mapping(httpNode, "http", known: ["listen", "admin_token"])
-            guard let text = try string(http["listen"], "http.listen") else { throw error(httpNode, "http.listen", "missing; for example 127.0.0.1:9090") }
-            guard let address = HostAndPort(text) else { throw error(http["listen"], "http.listen", "must be HOST:PORT, for example 127.0.0.1:9090") }
-            let token = try string(http["admin_token"], "http.admin_token")
-            if let token, token.count < 16 {
-                throw error(http["admin_token"], "http.admin_token", "must be at least 16 characters (for example from `openssl rand -hex 16`)")
-            }
-            configuration.http = .init(listen: address, adminToken: token)
-        }
+        if let awsNode = top["aws"] { configuration.aws = try aws(awsNode) }
+        if let httpNode = top["http"] { configuration.http = try http(httpNode) }
         guard let listenersNode = top["listeners"] else { throw error(root, "listeners", "missing; add at least one listener") }
         guard case .sequence(let listeners) = listenersNode, !listeners.isEmpty else {
             throw error(listenersNode, "listeners", "must be a non-empty list of listeners")
@@ -129,6 +119,22 @@ struct ConfigurationReader {
         }
         try checkUnique(configuration.listeners, listeners)
         return configuration
+    }
+
+    func aws(_ node: Node) throws(ConfigurationError) -> ProxyConfiguration.AWSSettings {
+        let aws = try mapping(node, "aws", known: ["region", "profile"])
+        return .init(region: try string(aws["region"], "aws.region"), profile: try string(aws["profile"], "aws.profile"))
+    }
+
+    func http(_ node: Node) throws(ConfigurationError) -> ProxyConfiguration.HTTPSettings {
+        let http = try mapping(node, "http", known: ["listen", "admin_token"])
+        guard let text = try string(http["listen"], "http.listen") else { throw error(node, "http.listen", "missing; for example 127.0.0.1:9090") }
+        guard let address = HostAndPort(text) else { throw error(http["listen"], "http.listen", "must be HOST:PORT, for example 127.0.0.1:9090") }
+        let token = try string(http["admin_token"], "http.admin_token")
+        if let token, token.count < 16 {
+            throw error(http["admin_token"], "http.admin_token", "must be at least 16 characters (for example from `openssl rand -hex 16`)")
+        }
+        return .init(listen: address, adminToken: token)
     }
 
     static let listenerKeys = [
@@ -163,13 +169,14 @@ struct ConfigurationReader {
         listener.iamHost = try string(keys["iam_host"], "\(path).iam_host")
         listener.iamDefaultPort = try integer(keys["iam_default_port"], "\(path).iam_default_port", range: 1...65_535)
         listener.iamRegion = try string(keys["iam_region"], "\(path).iam_region")
-        listener.iamExpiration = try integer(keys["iam_expiration"], "\(path).iam_expiration", range: 1...900) ?? 870
-        listener.connectTimeoutSeconds = try seconds(keys["connect_timeout"], "\(path).connect_timeout") ?? 10
-        listener.handshakeTimeoutSeconds = try seconds(keys["handshake_timeout"], "\(path).handshake_timeout") ?? 10
+        // Keys left out keep ListenerConfiguration's defaults, stated there once.
+        if let expiration = try integer(keys["iam_expiration"], "\(path).iam_expiration", range: 1...900) { listener.iamExpirationSeconds = expiration }
+        if let timeout = try seconds(keys["connect_timeout"], "\(path).connect_timeout") { listener.connectTimeoutSeconds = timeout }
+        if let timeout = try seconds(keys["handshake_timeout"], "\(path).handshake_timeout") { listener.handshakeTimeoutSeconds = timeout }
         listener.idleTimeoutSeconds = try seconds(keys["idle_timeout"], "\(path).idle_timeout")
         listener.maxConnections = try integer(keys["max_connections"], "\(path).max_connections", range: 1...1_000_000)
-        listener.allowReplication = try boolean(keys["allow_replication"], "\(path).allow_replication") ?? false
-        listener.allowRemote = try boolean(keys["allow_remote"], "\(path).allow_remote") ?? false
+        if let allow = try boolean(keys["allow_replication"], "\(path).allow_replication") { listener.allowReplication = allow }
+        if let allow = try boolean(keys["allow_remote"], "\(path).allow_remote") { listener.allowRemote = allow }
         if let problem = listener.remoteListenProblem { throw error(keys["listen"], "\(path).listen", problem) }
         if let tlsNode = keys["tls"] {
             let tls = try mapping(tlsNode, "\(path).tls", known: ["mode", "ca_file", "server_name"])

@@ -1,3 +1,4 @@
+import AWSAuth
 /// One listener: where the proxy listens, which database it logs in to, and how it signs.
 public struct ListenerConfiguration: Sendable, Equatable {
     public enum Engine: String, Sendable, Equatable, CaseIterable {
@@ -99,8 +100,8 @@ public struct ListenerConfiguration: Sendable, Equatable {
     /// The port the token is signed for (default: the upstream port).
     public var iamDefaultPort: Int?
     public var iamRegion: String?
-    /// Seconds a token is reused (its lifetime is 900 s).
-    public var iamExpiration: Int = 870
+    /// Seconds a token is reused (its lifetime is 900 s); `iam_expiration` in the file.
+    public var iamExpirationSeconds = Int(TokenCache.defaultLifetime)
     public var tls = UpstreamTLS()
     public var clientTLS: ClientTLS?
     /// Database users allowed through this listener (nil: any).

@@ -40,7 +40,7 @@ final class ListenerRuntime: Sendable {
         clientTLS = try configuration.clientTLS.map { try ClientTLSContext($0, alpn: clientALPN) }
         self.credentials = credentials ?? IAMTokenSource(
             tokens: tokens, signingHost: configuration.signingHost, signingPort: configuration.signingPort, region: region,
-            lifetime: TimeInterval(configuration.iamExpiration))
+            lifetime: TimeInterval(configuration.iamExpirationSeconds))
         let resolver = resolver ?? StaticUpstreamResolver(endpoint: configuration.upstream)
         self.resolver = resolver
         self.metrics = metrics

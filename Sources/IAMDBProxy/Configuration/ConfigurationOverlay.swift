@@ -1,0 +1,176 @@
+import Foundation
+import Yams
+
+/// The command line and `IAM_DB_PROXY_*` variables, laid over the configuration file or
+/// standing in for it (one listener described by flags). The one path `run`, `check` and a
+/// SIGHUP reload take: the values become a YAML tree that `ConfigurationReader` checks with the
+/// file's own parsers and defaults, so a flag can never mean something its key does not.
+/// Precedence: a flag, else its variable, else the file, else the default.
+public struct ConfigurationOverlay: Sendable {
+    /// A setting the command line and the environment can give.
+    public enum Setting: String, CaseIterable, Sendable {
+        case config, engine, listen, upstream, iamHost, iamDefaultPort, iamRegion, tlsMode, caFile, serverName, users, allowRemote
+        case region, profile, httpListen, adminToken
+
+        /// The flag, the variable after `IAM_DB_PROXY_`, and the key in a listener or in the file.
+        var spelling: (flag: String?, variable: String, key: String) {
+            switch self {
+            case .config: ("--config", "CONFIG", "")
+            case .engine: ("--engine", "ENGINE", "engine")
+            case .listen: ("--listen", "LISTEN", "listen")
+            case .upstream: ("--upstream", "UPSTREAM", "upstream")
+            case .iamHost: ("--iam-host", "IAM_HOST", "iam_host")
+            case .iamDefaultPort: ("--iam-default-port", "IAM_DEFAULT_PORT", "iam_default_port")
+            case .iamRegion: ("--iam-region", "IAM_REGION", "iam_region")
+            case .tlsMode: ("--tls-mode", "TLS_MODE", "tls.mode")
+            case .caFile: ("--ca-file", "CA_FILE", "tls.ca_file")
+            case .serverName: ("--server-name", "SERVER_NAME", "tls.server_name")
+            case .users: ("--user", "USERS", "users")
+            case .allowRemote: ("--allow-remote", "ALLOW_REMOTE", "allow_remote")
+            case .region: ("--region", "REGION", "aws.region")
+            case .profile: ("--profile", "PROFILE", "aws.profile")
+            case .httpListen: ("--http-listen", "HTTP_LISTEN", "http.listen")
+            case .adminToken: (nil, "ADMIN_TOKEN", "http.admin_token")
+            }
+        }
+
+        /// Older spellings that still work, with a warning: (flag, variable).
+        var deprecatedSpellings: [(flag: String, variable: String)] {
+            switch self {
+            case .iamDefaultPort: [("--iam-port", "IAM_PORT")]
+            default: []
+            }
+        }
+
+        /// Settings of the one listener described by flags (ignored, with a warning, beside a file).
+        var isListenerSetting: Bool {
+            switch self {
+            case .engine, .listen, .upstream, .iamHost, .iamDefaultPort, .iamRegion, .tlsMode, .caFile, .serverName, .users, .allowRemote: true
+            case .config, .region, .profile, .httpListen, .adminToken: false
+            }
+        }
+    }
+
+    public static let variablePrefix = "IAM_DB_PROXY_"
+
+    /// Flag values by setting (`users`: comma-separated, as `--user` may repeat); flags given
+    /// under a deprecated spelling by that spelling.
+    public var flags: [Setting: String]
+    public var deprecatedFlags: [String: String]
+    public var environment: [String: String]
+
+    public init(flags: [Setting: String] = [:], deprecatedFlags: [String: String] = [:], environment: [String: String]) {
+        self.flags = flags
+        self.deprecatedFlags = deprecatedFlags
+        self.environment = environment
+    }
+
+    /// A setting's value and where it came from (`--upstream`, `IAM_DB_PROXY_UPSTREAM`), and any
+    /// deprecation warning for the spelling used.
+    func value(_ setting: Setting) -> (text: String, source: String, warning: String?)? {
+        let spelling = setting.spelling
+        if let text = flags[setting], let flag = spelling.flag { return (text, flag, nil) }
+        for old in setting.deprecatedSpellings {
+            if let text = deprecatedFlags[old.flag], let flag = spelling.flag {
+                return (text, old.flag, "\(old.flag) is deprecated; use \(flag)")
+            }
+        }
+        if let text = environment[Self.variablePrefix + spelling.variable], !text.isEmpty {
+            return (text, Self.variablePrefix + spelling.variable, nil)
+        }
+        for old in setting.deprecatedSpellings {
+            let variable = Self.variablePrefix + old.variable
+            if let text = environment[variable], !text.isEmpty {
+                return (text, variable, "\(variable) is deprecated; use \(Self.variablePrefix + spelling.variable)")
+            }
+        }
+        return nil
+    }
+
+    /// The configuration file named by `--config` or `IAM_DB_PROXY_CONFIG`, if any.
+    public var configFile: String? { value(.config)?.text }
+
+    /// The configuration these settings describe, and warnings to log once logging is up.
+    public func configuration() throws(ConfigurationError) -> (configuration: ProxyConfiguration, warnings: [String]) {
+        var warnings: [String] = []
+        var configuration: ProxyConfiguration
+        if let file = configFile {
+            configuration = try ConfigurationLoader.load(path: file)
+            let given = Setting.allCases.filter { $0.isListenerSetting }.compactMap { value($0) }
+            if let clash = given.first(where: { [Setting.engine.spelling.flag, Setting.upstream.spelling.flag].contains($0.source) }) {
+                throw ConfigurationError(file: "command line", keyPath: clash.source, line: nil, message: "give either --config or --engine/--upstream, not both")
+            }
+            for setting in given {
+                warnings.append("\(setting.source) is ignored with a configuration file: listener settings come from \(file)")
+            }
+        } else {
+            configuration = ProxyConfiguration()
+            configuration.listeners = [try listenerFromSettings(&warnings)]
+        }
+        try overlayProxySettings(on: &configuration, &warnings)
+        return (configuration, warnings)
+    }
+
+    /// The one listener the flags describe, read by the file's own listener parser.
+    private func listenerFromSettings(_ warnings: inout [String]) throws(ConfigurationError) -> ListenerConfiguration {
+        guard value(.upstream) != nil else {
+            throw ConfigurationError(file: "command line", keyPath: "--upstream", line: nil, message: "missing; give --config FILE or --upstream HOST:PORT")
+        }
+        var entries: [(String, Node)] = [("name", "default")]
+        var listenerKeys: [String: Node] = [:]
+        var tlsKeys: [(String, Node)] = []
+        var sourceNames: [String: String] = [:]
+        let path = "listeners[0]"
+        for setting in Setting.allCases where setting.isListenerSetting {
+            guard let given = value(setting) else { continue }
+            if let warning = given.warning { warnings.append(warning) }
+            let key = setting.spelling.key
+            sourceNames["\(path).\(key)"] = given.source
+            let node: Node
+            if setting == .users {
+                let names = given.text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                guard !names.isEmpty else { continue }
+                node = Node.sequence(.init(names.map { Node($0) }))
+                for index in names.indices { sourceNames["\(path).users[\(index)]"] = given.source }
+            } else {
+                node = Node(given.text)
+            }
+            if key.hasPrefix("tls.") { tlsKeys.append((String(key.dropFirst(4)), node)) } else { listenerKeys[key] = node }
+        }
+        // The engine's own port when --listen is left out (the file has no such default).
+        if listenerKeys["listen"] == nil {
+            let engine = value(.engine).flatMap { ListenerConfiguration.Engine(rawValue: $0.text) } ?? .postgres
+            listenerKeys["listen"] = Node("127.0.0.1:\(engine.defaultPort)")
+        }
+        if listenerKeys["engine"] == nil { listenerKeys["engine"] = Node(ListenerConfiguration.Engine.postgres.rawValue) }
+        entries += listenerKeys.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        if !tlsKeys.isEmpty { entries.append(("tls", Node.mapping(.init(tlsKeys.map { (Node($0.0), $0.1) })))) }
+        sourceNames["\(path).tls"] = "--tls-mode"
+        let reader = ConfigurationReader(file: "command line", sourceNames: sourceNames)
+        return try reader.listener(Node.mapping(.init(entries.map { (Node($0.0), $0.1) })), path, index: 0)
+    }
+
+    /// Region, profile and the admin HTTP server, over the file's (or the defaults).
+    private func overlayProxySettings(on configuration: inout ProxyConfiguration, _ warnings: inout [String]) throws(ConfigurationError) {
+        var sourceNames: [String: String] = [:]
+        for setting in [Setting.region, .profile, .httpListen, .adminToken] {
+            if let given = value(setting) { sourceNames[setting.spelling.key] = given.source }
+        }
+        let reader = ConfigurationReader(file: "command line", sourceNames: sourceNames)
+        if let region = value(.region) { configuration.aws.region = try reader.string(Node(region.text), "aws.region") }
+        if let profile = value(.profile) { configuration.aws.profile = try reader.string(Node(profile.text), "aws.profile") }
+        // The SDKs' own variables, when neither the file nor IAM_DB_PROXY_REGION named a region.
+        if configuration.aws.region == nil {
+            configuration.aws.region = [environment["AWS_REGION"], environment["AWS_DEFAULT_REGION"]].compactMap { $0 }.first { !$0.isEmpty }
+        }
+        let listen = value(.httpListen), token = value(.adminToken)
+        guard listen != nil || token != nil else { return }
+        guard let listenText = listen?.text ?? configuration.http?.listen.description else {
+            throw ConfigurationError(file: "command line", keyPath: token?.source ?? "", line: nil,
+                                     message: "needs the admin HTTP server (--http-listen or http.listen)")
+        }
+        var keys: [(Node, Node)] = [(Node("listen"), Node(listenText))]
+        if let tokenText = token?.text ?? configuration.http?.adminToken { keys.append((Node("admin_token"), Node(tokenText))) }
+        configuration.http = try reader.http(Node.mapping(.init(keys)))
+    }
+}

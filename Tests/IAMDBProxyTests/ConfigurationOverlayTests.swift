@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+
+@testable import IAMDBProxy
+
+/// Flags and IAM_DB_PROXY_* variables over the file: precedence, the same checks and defaults
+/// as the file's keys, errors that name the flag or variable, and old spellings that still work.
+@Suite struct ConfigurationOverlayTests {
+    typealias Setting = ConfigurationOverlay.Setting
+
+    static func file(_ yaml: String) throws -> String {
+        let path = NSTemporaryDirectory() + "overlay-\(UUID().uuidString).yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static let fileYAML = """
+        aws: {region: eu-west-1, profile: from-file}
+        http: {listen: "127.0.0.1:9090", admin_token: "0123456789abcdef-file"}
+        listeners:
+          - {name: pg, engine: postgres, listen: "127.0.0.1:5432", upstream: "db.example:5432"}
+        """
+
+    @Test func aFlagWinsOverItsVariableWhichWinsOverTheFile() throws {
+        let path = try Self.file(Self.fileYAML)
+        let environment = ["IAM_DB_PROXY_REGION": "us-west-2", "IAM_DB_PROXY_PROFILE": "from-env", "AWS_REGION": "ap-south-1"]
+        let fromEnvironment = try ConfigurationOverlay(flags: [.config: path], environment: environment).configuration().configuration
+        #expect(fromEnvironment.aws == .init(region: "us-west-2", profile: "from-env"))
+        let fromFlags = try ConfigurationOverlay(flags: [.config: path, .region: "sa-east-1"], environment: environment).configuration().configuration
+        #expect(fromFlags.aws.region == "sa-east-1" && fromFlags.aws.profile == "from-env")
+        let fromFile = try ConfigurationOverlay(flags: [.config: path], environment: ["AWS_REGION": "ap-south-1"]).configuration().configuration
+        #expect(fromFile.aws.region == "eu-west-1", "the file's region beats the SDK variable")
+        let fromSDK = try ConfigurationOverlay(flags: [.upstream: "db.example"], environment: ["AWS_DEFAULT_REGION": "ca-central-1"])
+            .configuration().configuration
+        #expect(fromSDK.aws.region == "ca-central-1")
+    }
+
+    @Test func theHTTPListenOverlayKeepsTheFilesAdminToken() throws {
+        let path = try Self.file(Self.fileYAML)
+        let read = try ConfigurationOverlay(flags: [.config: path, .httpListen: "127.0.0.1:9191"], environment: [:]).configuration().configuration
+        #expect(read.http == .init(listen: HostAndPort(host: "127.0.0.1", port: 9191), adminToken: "0123456789abcdef-file"))
+        let short = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(flags: [.config: path], environment: ["IAM_DB_PROXY_ADMIN_TOKEN": "short"]).configuration()
+        }
+        #expect(short?.keyPath == "IAM_DB_PROXY_ADMIN_TOKEN" && short?.message.contains("at least 16 characters") == true)
+        let orphan = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(flags: [.upstream: "db.example"], environment: ["IAM_DB_PROXY_ADMIN_TOKEN": "0123456789abcdef"]).configuration()
+        }
+        #expect(orphan?.keyPath == "IAM_DB_PROXY_ADMIN_TOKEN" && orphan?.message.contains("--http-listen") == true)
+    }
+
+    @Test func aListenerFromFlagsEqualsTheSameListenerFromAFile() throws {
+        let flags: [Setting: String] = [
+            .engine: "mysql", .upstream: "db.example", .iamRegion: "us-east-1", .caFile: "/dev/null", .tlsMode: "verify-ca", .users: "app, report",
+        ]
+        let fromFlags = try ConfigurationOverlay(flags: flags, environment: [:]).configuration().configuration.listeners
+        let path = try Self.file("""
+            listeners:
+              - {name: default, engine: mysql, listen: "127.0.0.1:3306", upstream: db.example, iam_region: us-east-1,
+                 tls: {mode: verify-ca, ca_file: /dev/null}, users: [app, report]}
+            """)
+        #expect(fromFlags == (try ConfigurationLoader.load(path: path).listeners))
+        #expect(fromFlags.first?.iamExpirationSeconds == 870 && fromFlags.first?.connectTimeoutSeconds == 10, "the file's defaults")
+    }
+
+    @Test func aBadValueNamesTheFlagOrTheVariableItCameFrom() throws {
+        let badFlag = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(flags: [.upstream: "db.example", .tlsMode: "verify-maybe"], environment: [:]).configuration()
+        }
+        #expect(badFlag?.description == "command line: --tls-mode: must be verify-full, verify-ca or require (got verify-maybe)")
+        let badVariable = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(environment: ["IAM_DB_PROXY_UPSTREAM": "db.example", "IAM_DB_PROXY_IAM_DEFAULT_PORT": "70000"]).configuration()
+        }
+        #expect(badVariable?.keyPath == "IAM_DB_PROXY_IAM_DEFAULT_PORT" && badVariable?.message.contains("1 to 65535") == true)
+        let remote = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(flags: [.upstream: "db.example", .listen: "0.0.0.0:5432"], environment: [:]).configuration()
+        }
+        #expect(remote?.keyPath == "--listen" && remote?.message.contains("not a loopback address") == true)
+        let missing = #expect(throws: ConfigurationError.self) { try ConfigurationOverlay(environment: [:]).configuration() }
+        #expect(missing?.keyPath == "--upstream")
+    }
+
+    @Test func theOldIAMPortSpellingStillWorksWithAWarning() throws {
+        let flag = try ConfigurationOverlay(flags: [.upstream: "db.example"], deprecatedFlags: ["--iam-port": "6543"], environment: [:]).configuration()
+        #expect(flag.configuration.listeners.first?.signingPort == 6543)
+        #expect(flag.warnings == ["--iam-port is deprecated; use --iam-default-port"])
+        let variable = try ConfigurationOverlay(flags: [.upstream: "db.example"], environment: ["IAM_DB_PROXY_IAM_PORT": "6544"]).configuration()
+        #expect(variable.configuration.listeners.first?.signingPort == 6544)
+        #expect(variable.warnings == ["IAM_DB_PROXY_IAM_PORT is deprecated; use IAM_DB_PROXY_IAM_DEFAULT_PORT"])
+        let both = try ConfigurationOverlay(flags: [.upstream: "db.example", .iamDefaultPort: "7000"], deprecatedFlags: ["--iam-port": "6543"],
+                                            environment: [:]).configuration()
+        #expect(both.configuration.listeners.first?.signingPort == 7000 && both.warnings.isEmpty, "the new spelling wins")
+    }
+
+    @Test func listenerFlagsBesideAFileAreIgnoredWithAWarningExceptTheUpstream() throws {
+        let path = try Self.file(Self.fileYAML)
+        let read = try ConfigurationOverlay(flags: [.config: path], environment: ["IAM_DB_PROXY_CA_FILE": "/dev/null"]).configuration()
+        #expect(read.configuration.listeners.first?.tls.caFile == nil)
+        #expect(read.warnings == ["IAM_DB_PROXY_CA_FILE is ignored with a configuration file: listener settings come from \(path)"])
+        let clash = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(flags: [.config: path, .upstream: "db.example"], environment: [:]).configuration()
+        }
+        #expect(clash?.message == "give either --config or --engine/--upstream, not both")
+    }
+}
