@@ -51,13 +51,23 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("http-listen"), help: "Serve /startup, /liveness, /readiness, /metrics and POST /quitquitquit on HOST:PORT.")
     var httpListen: String?
 
+    @Option(name: .customLong("min-sigterm-delay"), help: "After SIGTERM, seconds to keep accepting while readiness says no (default 0).")
+    var minSigtermDelay: String?
+
+    @Option(name: .customLong("max-sigterm-delay"), help: "Then seconds open sessions may take to finish before they are closed (default 0).")
+    var maxSigtermDelay: String?
+
+    @Flag(name: .customLong("exit-zero-on-sigterm"), help: "Exit 0 after SIGTERM even when sessions had to be closed.")
+    var exitZeroOnSigterm = false
+
     /// `users`: the allowed users given on the command line (`run --user`).
     func overlay(users: [String] = []) -> ConfigurationOverlay {
         let given: [(ConfigurationOverlay.Setting, String?)] = [
             (.config, config), (.engine, engine), (.listen, listen), (.upstream, upstream), (.iamHost, iamHost),
             (.iamDefaultPort, iamDefaultPort), (.iamRegion, iamRegion), (.tlsMode, tlsMode), (.caFile, caFile), (.serverName, serverName),
             (.users, users.isEmpty ? nil : users.joined(separator: ",")), (.allowRemote, allowRemote ? "true" : nil),
-            (.region, region), (.profile, profile), (.httpListen, httpListen),
+            (.region, region), (.profile, profile), (.httpListen, httpListen), (.minSigtermDelay, minSigtermDelay),
+            (.maxSigtermDelay, maxSigtermDelay), (.exitZeroOnSigterm, exitZeroOnSigterm ? "true" : nil),
         ]
         var flags: [ConfigurationOverlay.Setting: String] = [:]
         for (setting, value) in given { flags[setting] = value }

@@ -14,8 +14,8 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Give a configuration file with --config, or describe one listener with --engine, --listen and --upstream. \
             Every option can also come from an IAM_DB_PROXY_* environment variable (--ca-file: IAM_DB_PROXY_CA_FILE); \
-            flags win over the environment, which wins over the file (region, profile, HTTP). Beside a file, listener \
-            flags are ignored with a warning.
+            flags win over the environment, which wins over the file (region, profile, HTTP, sigterm settings). Beside a \
+            file, listener flags are refused.
             """
     )
 

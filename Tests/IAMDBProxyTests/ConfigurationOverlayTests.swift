@@ -92,14 +92,27 @@ import Testing
         #expect(both.configuration.listeners.first?.signingPort == 7000 && both.warnings.isEmpty, "the new spelling wins")
     }
 
-    @Test func listenerFlagsBesideAFileAreIgnoredWithAWarningExceptTheUpstream() throws {
+    @Test func listenerFlagsAndVariablesBesideAFileAreRefusedNotDropped() throws {
         let path = try Self.file(Self.fileYAML)
-        let read = try ConfigurationOverlay(flags: [.config: path], environment: ["IAM_DB_PROXY_CA_FILE": "/dev/null"]).configuration()
-        #expect(read.configuration.listeners.first?.tls.caFile == nil)
-        #expect(read.warnings == ["IAM_DB_PROXY_CA_FILE is ignored with a configuration file: listener settings come from \(path)"])
-        let clash = #expect(throws: ConfigurationError.self) {
+        let users = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(flags: [.config: path], environment: ["IAM_DB_PROXY_USERS": "app"]).configuration()
+        }
+        #expect(users?.keyPath == "IAM_DB_PROXY_USERS" && users?.message.contains("set listeners[].users there") == true, "\(String(describing: users))")
+        let upstream = #expect(throws: ConfigurationError.self) {
             try ConfigurationOverlay(flags: [.config: path, .upstream: "db.example"], environment: [:]).configuration()
         }
-        #expect(clash?.message == "give either --config or --engine/--upstream, not both")
+        #expect(upstream?.keyPath == "--upstream")
+    }
+
+    @Test func sigtermSettingsComeFromFlagsAndVariablesOverTheFile() throws {
+        let path = try Self.file(Self.fileYAML + "\nmax_sigterm_delay: 5\n")
+        let read = try ConfigurationOverlay(flags: [.config: path, .maxSigtermDelay: "30s"],
+                                            environment: ["IAM_DB_PROXY_MIN_SIGTERM_DELAY": "2", "IAM_DB_PROXY_EXIT_ZERO_ON_SIGTERM": "true"])
+            .configuration().configuration
+        #expect(read.maxSigtermDelay == 30 && read.minSigtermDelay == 2 && read.exitZeroOnSigterm)
+        let bad = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(flags: [.upstream: "db.example", .maxSigtermDelay: "soon"], environment: [:]).configuration()
+        }
+        #expect(bad?.keyPath == "--max-sigterm-delay")
     }
 }

@@ -44,7 +44,7 @@ import Testing
         var output: [UInt8] = []
         var start = 0
         for end in cuts + [stream.count] where end >= start {
-            for piece in tracker.scan(ByteBuffer(bytes: stream[start..<end]), observer: recorder) { output += piece.readableBytesView }
+            tracker.scan(ByteBuffer(bytes: stream[start..<end]), observer: recorder) { piece in output += piece.readableBytesView }
             start = end
         }
         #expect(tracker.isAtBoundary)
@@ -85,7 +85,8 @@ import Testing
     @Test func aReadOfWholeMessagesComesBackAsTheSameBuffer() {
         var tracker = MessageBoundaryTracker<Recorder>()
         let buffer = ByteBuffer(bytes: Self.stream)
-        let output = tracker.scan(buffer, observer: Recorder())
+        var output: [ByteBuffer] = []
+        tracker.scan(buffer, observer: Recorder()) { output.append($0) }
         #expect(output.count == 1 && output[0] == buffer)
     }
 
@@ -93,7 +94,8 @@ import Testing
         let long = Self.message("Z", Array(repeating: 1, count: MessageBoundaryTracker<Recorder>.maximumHeldBody + 1))
         var tracker = MessageBoundaryTracker<Recorder>()
         let recorder = Recorder(want: [UInt8(ascii: "Z")])
-        let output = tracker.scan(ByteBuffer(bytes: long.prefix(10)), observer: recorder)
+        var output: [ByteBuffer] = []
+        tracker.scan(ByteBuffer(bytes: long.prefix(10)), observer: recorder) { output.append($0) }
         #expect(output.flatMap { Array($0.readableBytesView) } == Array(long.prefix(10)), "passed on at once, not held")
         #expect(recorder.seen.count == 1 && recorder.seen[0].body == nil)
     }
@@ -124,7 +126,7 @@ import Testing
     @Test func theWireSummaryCountsTypesAndKeepsTheLastTransactionStatus() {
         let summary = PostgresWireSummary()
         var tracker = MessageBoundaryTracker<PostgresWireSummary>()
-        for byte in Self.stream { _ = tracker.scan(ByteBuffer(bytes: [byte]), observer: summary) }
+        for byte in Self.stream { tracker.scan(ByteBuffer(bytes: [byte]), observer: summary) { _ in } }
         #expect(summary.summary == "C=1,D=1,T=1,X=1,Z=1,status=T")
     }
 }

@@ -75,13 +75,6 @@ public final class TokenCache: Sendable {
         }
     }
 
-    /// Puts `token` in the cache as if it had been signed for `request` now. Tests use it to
-    /// stand for a cached token that the server has stopped accepting.
-    func seed(_ token: String, for request: RDSTokenRequest, accessKeyID: String) {
-        let key = Key(accessKeyID: accessKeyID, region: request.region, host: request.host, port: request.port, user: request.user)
-        state.withLock { $0.entries[key] = Entry(token: token, validUntil: now().addingTimeInterval(lifetime)) }
-    }
-
     /// Drops one entry, so that the next request for it signs a fresh token.
     public func invalidate(_ key: Key) {
         state.withLock { _ = $0.entries.removeValue(forKey: key) }

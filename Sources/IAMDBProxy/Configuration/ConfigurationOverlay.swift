@@ -10,7 +10,7 @@ public struct ConfigurationOverlay: Sendable {
     /// A setting the command line and the environment can give.
     public enum Setting: String, CaseIterable, Sendable {
         case config, engine, listen, upstream, iamHost, iamDefaultPort, iamRegion, tlsMode, caFile, serverName, users, allowRemote
-        case region, profile, httpListen, adminToken
+        case region, profile, httpListen, adminToken, minSigtermDelay, maxSigtermDelay, exitZeroOnSigterm
 
         /// The flag, the variable after `IAM_DB_PROXY_`, and the key in a listener or in the file.
         var spelling: (flag: String?, variable: String, key: String) {
@@ -31,6 +31,9 @@ public struct ConfigurationOverlay: Sendable {
             case .profile: ("--profile", "PROFILE", "aws.profile")
             case .httpListen: ("--http-listen", "HTTP_LISTEN", "http.listen")
             case .adminToken: (nil, "ADMIN_TOKEN", "http.admin_token")
+            case .minSigtermDelay: ("--min-sigterm-delay", "MIN_SIGTERM_DELAY", "min_sigterm_delay")
+            case .maxSigtermDelay: ("--max-sigterm-delay", "MAX_SIGTERM_DELAY", "max_sigterm_delay")
+            case .exitZeroOnSigterm: ("--exit-zero-on-sigterm", "EXIT_ZERO_ON_SIGTERM", "exit_zero_on_sigterm")
             }
         }
 
@@ -42,11 +45,11 @@ public struct ConfigurationOverlay: Sendable {
             }
         }
 
-        /// Settings of the one listener described by flags (ignored, with a warning, beside a file).
+        /// Settings of the one listener described by flags (refused beside a file).
         var isListenerSetting: Bool {
             switch self {
             case .engine, .listen, .upstream, .iamHost, .iamDefaultPort, .iamRegion, .tlsMode, .caFile, .serverName, .users, .allowRemote: true
-            case .config, .region, .profile, .httpListen, .adminToken: false
+            case .config, .region, .profile, .httpListen, .adminToken, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm: false
             }
         }
     }
@@ -96,12 +99,13 @@ public struct ConfigurationOverlay: Sendable {
         var configuration: ProxyConfiguration
         if let file = configFile {
             configuration = try ConfigurationLoader.load(path: file)
-            let given = Setting.allCases.filter { $0.isListenerSetting }.compactMap { value($0) }
-            if let clash = given.first(where: { [Setting.engine.spelling.flag, Setting.upstream.spelling.flag].contains($0.source) }) {
-                throw ConfigurationError(file: "command line", keyPath: clash.source, line: nil, message: "give either --config or --engine/--upstream, not both")
-            }
-            for setting in given {
-                warnings.append("\(setting.source) is ignored with a configuration file: listener settings come from \(file)")
+            // Dropping a listener flag here would be silent, and dropping an allow-list unsafe.
+            for setting in Setting.allCases where setting.isListenerSetting {
+                guard let given = value(setting) else { continue }
+                throw ConfigurationError(
+                    file: "command line", keyPath: given.source, line: nil,
+                    message: "describes the one listener run without a configuration file; with \(file), listeners come only from the file "
+                        + "(set listeners[].\(setting.spelling.key) there, or leave out the file)")
             }
         } else {
             configuration = ProxyConfiguration()
@@ -153,12 +157,21 @@ public struct ConfigurationOverlay: Sendable {
     /// Region, profile and the admin HTTP server, over the file's (or the defaults).
     private func overlayProxySettings(on configuration: inout ProxyConfiguration, _ warnings: inout [String]) throws(ConfigurationError) {
         var sourceNames: [String: String] = [:]
-        for setting in [Setting.region, .profile, .httpListen, .adminToken] {
+        for setting in [Setting.region, .profile, .httpListen, .adminToken, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm] {
             if let given = value(setting) { sourceNames[setting.spelling.key] = given.source }
         }
         let reader = ConfigurationReader(file: "command line", sourceNames: sourceNames)
         if let region = value(.region) { configuration.aws.region = try reader.string(Node(region.text), "aws.region") }
         if let profile = value(.profile) { configuration.aws.profile = try reader.string(Node(profile.text), "aws.profile") }
+        if let delay = value(.minSigtermDelay), let seconds = try reader.seconds(Node(delay.text), "min_sigterm_delay", allowZero: true) {
+            configuration.minSigtermDelay = seconds
+        }
+        if let delay = value(.maxSigtermDelay), let seconds = try reader.seconds(Node(delay.text), "max_sigterm_delay", allowZero: true) {
+            configuration.maxSigtermDelay = seconds
+        }
+        if let exitZero = value(.exitZeroOnSigterm), let flag = try reader.boolean(Node(exitZero.text), "exit_zero_on_sigterm") {
+            configuration.exitZeroOnSigterm = flag
+        }
         // The SDKs' own variables, when neither the file nor IAM_DB_PROXY_REGION named a region.
         if configuration.aws.region == nil {
             configuration.aws.region = [environment["AWS_REGION"], environment["AWS_DEFAULT_REGION"]].compactMap { $0 }.first { !$0.isEmpty }

@@ -24,14 +24,15 @@ enum PostgresMessageFraming: MessageFraming {
 /// user of the relay's message observer, and a cheap way to see it work.
 final class PostgresWireSummary: RelayMessageObserver, WireSummary {
     typealias Framing = PostgresMessageFraming
-    private var counts: [UInt8: Int] = [:]
+    /// By type byte: a fixed table, so counting a message is an array increment.
+    private var counts = [Int](repeating: 0, count: 256)
     /// `I` idle, `T` in a transaction, `E` in a failed transaction.
     private(set) var transactionStatus: UInt8?
 
     func wantsBody(_ header: Framing.Header) -> Bool { header.type == BackendMessage.readyForQuery }
 
     func observe(_ header: Framing.Header, body: ByteBuffer?) -> RelayVerdict {
-        counts[header.type, default: 0] += 1
+        counts[Int(header.type)] += 1
         if header.type == BackendMessage.readyForQuery, let body, let status = body.getInteger(at: body.readerIndex, as: UInt8.self) {
             transactionStatus = status
         }
@@ -39,7 +40,8 @@ final class PostgresWireSummary: RelayMessageObserver, WireSummary {
     }
 
     var summary: String {
-        var parts = WireSummaryText.counts(counts) { String(UnicodeScalar($0)) }
+        let seen = Dictionary(uniqueKeysWithValues: counts.indices.filter { counts[$0] > 0 }.map { (UInt8($0), counts[$0]) })
+        var parts = WireSummaryText.counts(seen) { String(UnicodeScalar($0)) }
         if let transactionStatus { parts += ",status=\(String(UnicodeScalar(transactionStatus)))" }
         return parts
     }

@@ -4,8 +4,8 @@ import NIOCore
 /// arbitrary pieces, asks the observer about each, and returns the bytes to pass on. Pure:
 /// no channel, tested byte by byte.
 ///
-/// Cost: when the observer forwards everything and wants no body, a read comes back as the
-/// same buffer, and the work is one header read per message. A header split between reads
+/// Cost: when the observer forwards everything and wants no body, a read is passed on as the
+/// same buffer (no copy, no allocation), and the work is one header read per message. A header split between reads
 /// is held (at most `headerLength` bytes) until it is whole, so a dropped message never has
 /// half a header already sent; a wanted body is held until complete (at most `maximumHeldBody`).
 struct MessageBoundaryTracker<Observer: RelayMessageObserver> {
@@ -28,16 +28,19 @@ struct MessageBoundaryTracker<Observer: RelayMessageObserver> {
     /// At a message boundary with nothing held: bytes injected now cannot split a message.
     var isAtBoundary: Bool { remainingBody == 0 && held.readableBytes == 0 }
 
-    /// Scans `bytes` and returns what to pass on, in order (usually `[bytes]` itself).
-    mutating func scan(_ bytes: ByteBuffer, observer: Observer) -> [ByteBuffer] {
-        var output: [ByteBuffer] = []
+    /// Scans `bytes` and hands what to pass on to `emit`, in order (usually `bytes` itself, once).
+    mutating func scan(_ bytes: ByteBuffer, observer: Observer, emit: (ByteBuffer) -> Void) {
+        var emitted = false
         var index = bytes.readerIndex
         let end = bytes.writerIndex
         // Start of the bytes since the last cut that are passed on as they are.
         var runStart = index
 
         func cutRun(at position: Int) {
-            if position > runStart, let slice = bytes.getSlice(at: runStart, length: position - runStart) { output.append(slice) }
+            if position > runStart, let slice = bytes.getSlice(at: runStart, length: position - runStart) {
+                emitted = true
+                emit(slice)
+            }
             runStart = position
         }
 
@@ -56,7 +59,9 @@ struct MessageBoundaryTracker<Observer: RelayMessageObserver> {
                 }
                 index += count
                 remainingBody -= count
-                if remainingBody == 0, case .holding(let header) = current { decideHeld(header, observer: observer, into: &output) }
+                if remainingBody == 0, case .holding(let header) = current {
+                    emitted = decideHeld(header, observer: observer, emit: emit) || emitted
+                }
                 continue
             }
             // A message starts at `index` (or its header began in an earlier read and is held).
@@ -89,7 +94,10 @@ struct MessageBoundaryTracker<Observer: RelayMessageObserver> {
             }
             let verdict = observer.observe(header, body: nil)
             if held.readableBytes > 0 {
-                if case .forward = verdict { output.append(held) }
+                if case .forward = verdict {
+                    emitted = true
+                    emit(held)
+                }
                 held = ByteBuffer()
             } else if case .drop = verdict {
                 cutRun(at: headerStart)
@@ -98,16 +106,21 @@ struct MessageBoundaryTracker<Observer: RelayMessageObserver> {
             current = verdict == .drop ? .dropping : .forwarding
             if remainingBody == 0, case .dropping = current { current = .forwarding }
         }
-        if output.isEmpty, runStart == bytes.readerIndex { return index == runStart ? [] : [bytes] }
+        if !emitted, runStart == bytes.readerIndex {
+            if index > runStart { emit(bytes) }
+            return
+        }
         cutRun(at: index)
-        return output
     }
 
-    private mutating func decideHeld(_ header: Framing.Header, observer: Observer, into output: inout [ByteBuffer]) {
+    /// The held message is complete: asks the observer, passes it on unless dropped; says whether it emitted.
+    private mutating func decideHeld(_ header: Framing.Header, observer: Observer, emit: (ByteBuffer) -> Void) -> Bool {
         var body = held
         body.moveReaderIndex(forwardBy: Framing.headerLength)
-        if case .forward = observer.observe(header, body: body) { output.append(held) }
+        let forward = observer.observe(header, body: body) == .forward
+        if forward { emit(held) }
         held = ByteBuffer()
         current = .forwarding
+        return forward
     }
 }

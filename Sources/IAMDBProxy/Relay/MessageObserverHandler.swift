@@ -20,9 +20,7 @@ final class MessageObserverHandler<Observer: RelayMessageObserver>: ChannelInbou
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        for piece in tracker.scan(unwrapInboundIn(data), observer: observer) {
-            context.fireChannelRead(wrapInboundOut(piece))
-        }
+        tracker.scan(unwrapInboundIn(data), observer: observer) { piece in context.fireChannelRead(wrapInboundOut(piece)) }
         passInjections(context)
     }
 

@@ -22,23 +22,29 @@ public enum ConnectionCheck {
         let server = ProxyServer(configuration: probe, logger: logger)
         let addresses = try await server.start()
         defer { Task { await server.stopListening() } }
-        var outcomes: [Outcome] = []
-        for listener in probe.listeners {
-            guard let loginUser = user ?? listener.users?.first else {
-                outcomes.append(.init(listener: listener.name, problem: "skipped: no user to log in as; give --user or a users list", detail: ""))
-                continue
+        // All listeners at once: a slow or unreachable upstream costs its own timeout only.
+        return await withTaskGroup(of: (Int, Outcome).self) { group in
+            for (index, listener) in probe.listeners.enumerated() {
+                guard let loginUser = user ?? listener.users?.first else {
+                    group.addTask { (index, .init(listener: listener.name, problem: "skipped: no user to log in as; give --user or a users list", detail: "")) }
+                    continue
+                }
+                guard let port = addresses[listener.name]?.port else { continue }
+                group.addTask {
+                    let answer: String?
+                    do {
+                        answer = try await logIn(listener.engine, port: port, user: loginUser, database: database)
+                    } catch {
+                        answer = "\(error)"
+                    }
+                    return (index, .init(listener: listener.name, problem: answer,
+                                         detail: "logged in to \(listener.upstream) as \(loginUser) over TLS (\(listener.tls.mode.rawValue))"))
+                }
             }
-            guard let port = addresses[listener.name]?.port else { continue }
-            let answer: String?
-            do {
-                answer = try await logIn(listener.engine, port: port, user: loginUser, database: database)
-            } catch {
-                answer = "\(error)"
-            }
-            outcomes.append(.init(listener: listener.name, problem: answer,
-                                  detail: "logged in to \(listener.upstream) as \(loginUser) over TLS (\(listener.tls.mode.rawValue))"))
+            var outcomes: [(Int, Outcome)] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        return outcomes
     }
 
     /// Logs in through the proxy on `port`; returns the error the client would see, or nil.

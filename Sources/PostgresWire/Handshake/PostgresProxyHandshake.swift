@@ -79,8 +79,8 @@ public struct PostgresProxyHandshake: Sendable {
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
-    public var user: String { parameters.first { $0.0 == "user" }?.1 ?? "" }
-    public var database: String { parameters.first { $0.0 == "database" }?.1 ?? user }
+    public var user: String { StartupRequest.parameter("user", in: parameters) ?? "" }
+    public var database: String { StartupRequest.parameter("database", in: parameters) ?? user }
     public var isRelaying: Bool { phase == .relaying }
     public var hasReadStartup: Bool { ![.awaitingStartup, .clientTLSHandshake].contains(phase) }
 
@@ -151,7 +151,7 @@ public struct PostgresProxyHandshake: Sendable {
             return fail(.invalidAuthorization, "user \"\(user)\" may not connect through this iam-db-proxy listener",
                         hint: "Add the user to the listener's users list.", reason: "user \(user) not in the listener's users list")
         }
-        if !configuration.allowReplication, let replication = parameters.first(where: { $0.0 == "replication" })?.1,
+        if !configuration.allowReplication, let replication = StartupRequest.parameter("replication", in: parameters),
             !Self.isFalse(replication)
         {
             return fail(.invalidAuthorization, "replication connections may not use this iam-db-proxy listener",

@@ -42,7 +42,12 @@ public enum StartupRequest: Sendable, Equatable {
     /// The value of a startup parameter (`user`, `database`, ...).
     public func parameter(_ name: String) -> String? {
         guard case .startup(_, let parameters) = self else { return nil }
-        return parameters.first { $0.0 == name }?.1
+        return Self.parameter(name, in: parameters)
+    }
+
+    /// The first value of `name` in decoded startup parameters.
+    public static func parameter(_ name: String, in parameters: [(String, String)]) -> String? {
+        parameters.first { $0.0 == name }?.1
     }
 }
 
