@@ -49,6 +49,11 @@ import Testing
         #expect(env.verdicts(after: offset).contains { $0.contains("\"ok\": false") })
         // Logged when the connection closes, which can be after the client has read the error.
         #expect(await proxy.logs.waitFor("the server refused the login"))
+        // One warning with what to compare against the IAM policy and the grants, never the token.
+        let warning = try #require(proxy.logs.text.split(separator: "\n").first { $0.contains("warning") && $0.contains("login failed") })
+        for field in ["user=iam_user", "sqlstate=28000", "access_key_id=\(env.longTerm.access_key_id)", "provider=", "signing_host=localhost", "region=us-east-1"] {
+            #expect(warning.contains(field), "\(field) missing from: \(warning)")
+        }
     }
 
     @Test func unreachableUpstreamGets1429() async throws {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOSSL
 import PostgresWire
+import TestSupport
 import Testing
 
 /// Every way a login can go wrong gets a FATAL ErrorResponse with the right SQLSTATE and a
@@ -79,6 +80,19 @@ import Testing
             until: { $0.readableBytes > 1 && RawPostgresClient.readyForQuery($0.getSlice(at: $0.readerIndex + 1, length: $0.readableBytes - 1)!) })
         #expect(both.bytes.getString(at: 0, length: 1) == "N")
         #expect(!both.closed, "the login after GSSENCRequest must reach ReadyForQuery")
+    }
+
+    /// `sslmode=require` (the usual RDS advice) against a listener without client_tls: psql
+    /// gives up after the N with its own generic words; the proxy's log says what to change.
+    @Test func aClientThatRequiresTLSIsToldTheFixInTheLog() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm)
+        defer { proxy.stop() }
+        let result = try runProcess("/usr/bin/psql", [
+            "host=127.0.0.1 port=\(proxy.port) dbname=\(env.postgres.database) user=\(env.postgres.iam_user) sslmode=require", "-Atc", "SELECT 1",
+        ])
+        #expect(result.status != 0 && result.stderr.contains("server does not support SSL"), "\(result.stderr)")
+        #expect(await proxy.logs.waitFor("the client asked for TLS and left when told this listener has none"), "\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains("sslmode=disable"))
     }
 
     @Test func unreachableUpstreamGets08001NamingTheHost() async throws {

@@ -37,6 +37,11 @@ import Testing
         var request = FrontendMessages.sslRequest()
         #expect(machine.clientBytes(&request) == [.sendToClient(ByteBuffer(string: "N"))])
         #expect(!machine.hasReadStartup)
+        #expect(machine.declinedTLSAwaitingStartup, "a client that leaves now required TLS")
+        var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: [("user", "app")])
+        _ = machine.clientBytes(&startup)
+        #expect(!machine.declinedTLSAwaitingStartup, "it went on in plaintext")
+        #expect(!PostgresProxyHandshake(configuration: .init()).declinedTLSAwaitingStartup, "it never asked")
     }
 
     @Test func sslRequestIsAcceptedWithClientTLSUnlessBytesFollow() {

@@ -159,5 +159,10 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
 
     func forgetSession() {
         if let registeredKey { cancels.remove(registeredKey) }
+        if machine.declinedTLSAwaitingStartup {
+            logger.warning("the client asked for TLS and left when told this listener has none", metadata: [
+                "fix": "on loopback connect with sslmode=disable (or prefer); across hosts give this listener client_tls",
+            ])
+        }
     }
 }

@@ -85,7 +85,17 @@ extension LoginSessionHandler {
             channel.close(promise: nil)
             return
         }
-        if let sqlState { record.loginFailed(sqlState: sqlState) }
+        if let sqlState {
+            record.loginFailed(sqlState: sqlState)
+            // Everything needed to compare with the IAM policy and the grants, never the token.
+            var metadata = password?.logMetadata ?? [:]
+            metadata["sqlstate"] = "\(sqlState)"
+            metadata["user"] = "\(machine.user)"
+            metadata["db"] = "\(machine.database)"
+            metadata["upstream"] = "\(upstream?.target ?? runtime.resolver.endpoint)"
+            metadata["reason"] = "\(reason)"
+            logger.warning("login failed", metadata: metadata)
+        }
         context.writeAndFlush(NIOAny(error)).whenComplete { _ in channel.close(promise: nil) }
     }
 

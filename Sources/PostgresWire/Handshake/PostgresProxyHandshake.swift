@@ -82,6 +82,11 @@ public struct PostgresProxyHandshake: Sendable {
     public var user: String { StartupRequest.parameter("user", in: parameters) ?? "" }
     public var database: String { StartupRequest.parameter("database", in: parameters) ?? user }
     public var isRelaying: Bool { phase == .relaying }
+    /// The client asked for TLS, was told this listener has none, and has sent no startup yet:
+    /// if it leaves now, it required TLS (`sslmode=require`, the usual RDS advice).
+    public var declinedTLSAwaitingStartup: Bool {
+        negotiated.ssl && !clientUsesTLS && !configuration.clientTLSAvailable && phase == .awaitingStartup
+    }
     public var hasReadStartup: Bool { ![.awaitingStartup, .clientTLSHandshake].contains(phase) }
 
     // MARK: Client events
