@@ -1,5 +1,7 @@
 import CLibPQ
 import Foundation
+import NIOCore
+import NIOPosix
 import TestSupport
 import Testing
 
@@ -79,5 +81,43 @@ import Testing
         #expect(try psql(proxy.port).stdout == "iam_user\n")
         let metrics = try runProcess("/usr/bin/curl", ["-s", "http://127.0.0.1:\(adminPort)/metrics"]).stdout
         #expect(metrics.contains(#"iam_db_proxy_config_reloads_total{result="failed"} 1"#), "\(metrics)")
+    }
+
+    /// A reload whose listener cannot bind (its address is taken) must not leave the proxy
+    /// deaf behind green health: a changed listener keeps its old socket, a new one is reported,
+    /// and readiness (endpoint and gauge) says no while a configured listener is not listening.
+    @Test func aListenerThatCannotBindLeavesTheOldOneServingAndReadinessFalse() async throws {
+        let adminPort = try await ProxyHarness.freePort()
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
+        defer { proxy.stop() }
+        let taken = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        defer { taken.close(promise: nil) }
+        let takenPort = try #require(taken.localAddress?.port)
+        func readiness() throws -> String {
+            try runProcess("/usr/bin/curl", ["-s", "-w", " %{http_code}", "http://127.0.0.1:\(adminPort)/readiness"]).stdout
+        }
+        func readyGauge() throws -> Bool {
+            try runProcess("/usr/bin/curl", ["-s", "http://127.0.0.1:\(adminPort)/metrics"]).stdout.contains("\niam_db_proxy_ready 1\n")
+        }
+
+        // Moved to a taken port: the old socket serves on.
+        try await reload(proxy, "http: {listen: 127.0.0.1:\(adminPort)}\nlisteners:\n" + listenerYAML("pg", port: takenPort),
+                         expecting: "configuration reloaded")
+        #expect(proxy.logs.text.contains("changes=failed: pg"), "\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains("the address is already in use"), "\(proxy.logs.text)")
+        #expect(try psql(proxy.port).stdout == "iam_user\n", "the old listener still serves")
+        #expect(try readyGauge())
+
+        // Same address, new settings: the socket is kept and new sessions get the new settings.
+        try await reload(proxy, "http: {listen: 127.0.0.1:\(adminPort)}\nlisteners:\n" + listenerYAML("pg", port: proxy.port, users: "[iam_other]"),
+                         expecting: "changes=changed: pg")
+        #expect(try psql(proxy.port).stderr.contains("may not connect"))
+
+        // A new listener on a taken port: not ready, by the endpoint and the gauge alike.
+        try await reload(proxy, "http: {listen: 127.0.0.1:\(adminPort)}\nlisteners:\n" + listenerYAML("pg", port: proxy.port, users: "[iam_other]")
+                         + listenerYAML("extra", port: takenPort), expecting: "changes=failed: extra")
+        #expect(try readiness() == "not listening: extra (the last reload could not bind it)\n 503")
+        #expect(try !readyGauge())
+        #expect(try psql(proxy.port, user: "iam_other").stdout == "iam_other\n")
     }
 }

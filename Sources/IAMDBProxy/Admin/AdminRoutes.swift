@@ -30,6 +30,8 @@ struct AdminRoutes: Sendable {
     private func notReadyReason() async -> String? {
         if !status.isStarted { return "starting" }
         if status.isShuttingDown { return "shutting down" }
+        let unbound = status.unboundListeners
+        if !unbound.isEmpty { return "not listening: \(unbound.joined(separator: ", ")) (the last reload could not bind \(unbound.count == 1 ? "it" : "them"))" }
         if let full = status.fullReason { return full }
         let status = self.status
         let outcome: String? = await withTaskGroup(of: String?.self) { group in

@@ -4,6 +4,8 @@ protocol AdminStatus: Sendable {
     /// Every listener is bound (`/startup`).
     var isStarted: Bool { get }
     var isShuttingDown: Bool { get }
+    /// Configured listeners that are not listening (a reload could not bind them).
+    var unboundListeners: [String] { get }
     /// Why no new session could be served now because of `max_connections`, if so.
     var fullReason: String? { get }
     /// The Prometheus text for `/metrics`.

@@ -9,6 +9,7 @@ import Synchronization
 extension ProxyServer: AdminStatus {
     var isStarted: Bool { started.load(ordering: .acquiring) }
     var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
+    var unboundListeners: [String] { unbound.withLock { $0 } }
 
     /// Why no new session could be served right now because of `max_connections`, if so.
     var fullReason: String? {
@@ -85,8 +86,8 @@ extension ProxyServer: AdminStatus {
                   samples: credentialStatistics.map { ([("provider", $0.key)], Double($0.value.fetches)) }.sorted { $0.0[0].1 < $1.0[0].1 }),
             .init(name: "iam_db_proxy_credential_failures_total", type: "counter", help: "AWS credential fetches that failed, by provider.",
                   samples: credentialStatistics.map { ([("provider", $0.key)], Double($0.value.failures)) }.sorted { $0.0[0].1 < $1.0[0].1 }),
-            .init(name: "iam_db_proxy_ready", type: "gauge", help: "1 once listening and not shutting down.",
-                  samples: [([], isStarted && !isShuttingDown ? 1 : 0)]),
+            .init(name: "iam_db_proxy_ready", type: "gauge", help: "Whether every configured listener is listening and the proxy is not shutting down (1 or 0).",
+                  samples: [([], isStarted && !isShuttingDown && unboundListeners.isEmpty ? 1 : 0)]),
         ] + Self.processFamilies())
     }
 

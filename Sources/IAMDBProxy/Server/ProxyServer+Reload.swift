@@ -3,7 +3,10 @@ import Synchronization
 
 /// SIGHUP: the listeners of a re-read configuration file replace the running ones. Unchanged
 /// listeners (and their sessions) are untouched; removed ones stop accepting while their open
-/// sessions go on; changed ones are rebound with the new settings (open sessions keep the old).
+/// sessions go on; changed ones serve new sessions with the new settings (open sessions keep the
+/// old) on the same socket, or, for a new address, on a new socket bound before the old one
+/// closes. A listener that cannot start leaves the old one serving (or, if new, the proxy not
+/// ready) and the reload reported failed.
 extension ProxyServer {
     public struct ReloadSummary: Sendable, Equatable, CustomStringConvertible {
         public var added: [String] = []
@@ -40,30 +43,46 @@ extension ProxyServer {
         let running = bound.withLock { $0 }
         let wanted = Dictionary(new.listeners.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var kept: [BoundListener] = []
-        for entry in running {
-            let name = entry.runtime.configuration.name
-            if let replacement = wanted[name], replacement == entry.runtime.configuration {
-                kept.append(entry)
-            } else {
-                await entry.close()
-                if wanted[name] == nil { summary.removed.append(name) }
-            }
+        var missing: [String] = []
+        for entry in running where wanted[entry.runtime.configuration.name] == nil {
+            await entry.close()
+            summary.removed.append(entry.runtime.configuration.name)
         }
-        let keptNames = Set(kept.map(\.runtime.configuration.name))
-        for listener in new.listeners where !keptNames.contains(listener.name) {
-            let isChange = running.contains { $0.runtime.configuration.name == listener.name }
+        for listener in new.listeners {
+            let current = running.first { $0.runtime.configuration.name == listener.name }
+            if let current, current.runtime.configuration == listener {
+                kept.append(current)
+                continue
+            }
             do {
-                let entry = try await bind(listener)
-                kept.append(entry)
-                announce(entry)
-                if isChange { summary.changed.append(listener.name) } else { summary.added.append(listener.name) }
+                let contents = try await prepare(listener)
+                if let current, current.runtime.configuration.listen == listener.listen {
+                    // Same address: the socket stays; new sessions get the new settings.
+                    current.slot.replace(with: contents)
+                    if case .unix(let path) = listener.listen { try? UnixSocketFile.setMode(path, listener.unixSocketMode) }
+                    kept.append(current)
+                    announce(current)
+                } else {
+                    // A new address is bound before the old one closes; if it cannot be, the old one serves on.
+                    let entry = try await bind(listener, slot: ListenerSlot(contents))
+                    if let current { await current.close() }
+                    kept.append(entry)
+                    announce(entry)
+                }
+                if current != nil { summary.changed.append(listener.name) } else { summary.added.append(listener.name) }
             } catch {
                 logger.error("configuration reload: listener could not start", metadata: ["listener": "\(listener.name)", "error": "\(error)"])
                 summary.failed.append(listener.name)
+                if let current {
+                    logger.warning("configuration reload: the listener goes on with its previous settings", metadata: ["listener": "\(listener.name)"])
+                    kept.append(current)
+                } else {
+                    missing.append(listener.name)
+                }
             }
         }
-        let order = new.listeners.map(\.name)
-        bound.withLock { $0 = kept.sorted { (order.firstIndex(of: $0.runtime.configuration.name) ?? 0) < (order.firstIndex(of: $1.runtime.configuration.name) ?? 0) } }
+        bound.withLock { $0 = kept }
+        unbound.withLock { $0 = missing }
         metrics.increment(ProxyMetrics.reloads, [("result", summary.failed.isEmpty ? "ok" : "failed")])
         logger.info("configuration reloaded", metadata: ["changes": "\(summary.description.isEmpty ? "none" : summary.description)"])
         return summary

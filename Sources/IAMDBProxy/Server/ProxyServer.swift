@@ -19,6 +19,8 @@ public final class ProxyServer: Service, Sendable {
     let metrics = ProxyMetrics()
     /// The listeners accepting now (changed by a reload).
     let bound = Mutex<[BoundListener]>([])
+    /// Configured listeners that are not listening (a reload could not bind them): not ready.
+    let unbound = Mutex<[String]>([])
     let started = Atomic(false)
     let shuttingDown = Atomic(false)
     /// `POST /quitquitquit` asks for the same graceful shutdown as SIGTERM.
@@ -76,9 +78,19 @@ public final class ProxyServer: Service, Sendable {
 
     /// One listener's runtime and accepting channel.
     func bind(_ listener: ListenerConfiguration) async throws(ProxyStartError) -> BoundListener {
+        try await bind(listener, slot: ListenerSlot(try await prepare(listener)))
+    }
+
+    /// What a listener's sessions will use, made and prepared (the MySQL greeting learned).
+    func prepare(_ listener: ListenerConfiguration) async throws(ProxyStartError) -> ListenerSlot.Contents {
         let behaviour = listener.engine.behaviour(sharing: engines)
         let runtime = try makeRuntime(for: listener, clientALPN: behaviour.clientALPN)
         await behaviour.prepare(runtime, group, logger)
+        return ListenerSlot.Contents(runtime: runtime, behaviour: behaviour)
+    }
+
+    /// A listening socket for `listener` whose connections are served by what `slot` holds.
+    func bind(_ listener: ListenerConfiguration, slot: ListenerSlot) async throws(ProxyStartError) -> BoundListener {
         do {
             var bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -91,21 +103,21 @@ public final class ProxyServer: Service, Sendable {
                 .childChannelOption(.writeBufferWaterMark, value: GlueHandler.writeBufferWaterMark)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(behaviour.makeSessionHandler(runtime))
+                        try channel.pipeline.syncOperations.addHandler(slot.makeSessionHandler())
                     }
                 }
             switch listener.listen {
             case .tcp(let address):
                 bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                return BoundListener(runtime: runtime, channel: try await bootstrap.bind(host: address.host, port: address.port).get())
+                return BoundListener(slot: slot, channel: try await bootstrap.bind(host: address.host, port: address.port).get())
             case .unix(let path):
                 try UnixSocketFile.prepare(path)
                 let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
                 try UnixSocketFile.setMode(path, listener.unixSocketMode)
-                return BoundListener(runtime: runtime, channel: channel)
+                return BoundListener(slot: slot, channel: channel)
             }
         } catch {
-            throw ProxyStartError(listener: listener.name, reason: "cannot listen on \(listener.listen): \(error)")
+            throw ProxyStartError(listener: listener.name, reason: "cannot listen on \(listener.listen): \(ListenFailure.describe(error))")
         }
     }
 
@@ -160,11 +172,13 @@ public final class ProxyServer: Service, Sendable {
     }
 }
 
-/// A listener that accepts connections: its runtime (sessions keep theirs after a reload)
-/// and its listening channel.
+/// A listener that accepts connections: its listening channel, and the slot holding what new
+/// sessions use (sessions keep theirs after a reload).
 struct BoundListener: Sendable {
-    let runtime: ListenerRuntime
+    let slot: ListenerSlot
     let channel: any Channel
+
+    var runtime: ListenerRuntime { slot.contents.runtime }
 
     /// Stops accepting; sessions already open go on.
     func close() async {
