@@ -28,7 +28,13 @@ struct UpstreamTLSContext: Sendable {
         case .require:
             configuration.certificateVerification = .none
         }
-        context = try NIOSSLContext(configuration: configuration)
+        do {
+            context = try NIOSSLContext(configuration: configuration)
+        } catch {
+            // The only file this context reads; anything else wrong here is not the user's to fix.
+            guard let caFile = settings.caFile else { throw error }
+            throw TLSFileError(key: "tls.ca_file", path: caFile, kind: .caBundle)
+        }
         let name = settings.serverName ?? upstreamHost
         serverHostname = settings.serverName == nil && isIPAddress ? nil : name
         checksName = settings.mode == .verifyFull
