@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func endpointsAnswerAndMetricsCountWhatHappened() async throws {
-        let (proxy, admin) = try await start(identity: env.longTerm, listenerYAML: "users: [iam_user]")
+        let (proxy, admin) = try await start(identity: env.longTerm, listenerYAML: "users: [iam_user]\nmax_connections: 50", topYAML: "max_connections: 500")
         defer { proxy.stop() }
         #expect(try admin.get("/startup") == (200, "ok\n"))
         #expect(try admin.get("/liveness") == (200, "ok\n"))
@@ -59,6 +59,15 @@ import Testing
         #expect(try admin.metric(#"iam_db_proxy_bytes_relayed_total{listener="pg",direction="client_to_server"}"#) ?? 0 > 0)
         #expect(try admin.metric(#"iam_db_proxy_bytes_relayed_total{listener="pg",direction="server_to_client"}"#) ?? 0 > 0)
         #expect(try admin.metric("iam_db_proxy_ready") == 1)
+        // For a fleet's alerts: which version runs, since when, and the configured limits.
+        #expect(try admin.metric(#"iam_db_proxy_build_info{version="0.1.0"}"#) == 1)
+        let started = try #require(try admin.metric("process_start_time_seconds"))
+        #expect(abs(started - Date().timeIntervalSince1970) < 600, "\(started)")
+        #expect(try admin.metric(#"iam_db_proxy_connection_limit{listener=""}"#) == 500)
+        #expect(try admin.metric(#"iam_db_proxy_connection_limit{listener="pg"}"#) == 50)
+        #expect(try admin.metric(#"iam_db_proxy_session_duration_seconds_count{listener="pg"}"#) ?? 0 >= 1)
+        #expect(try admin.metric(#"iam_db_proxy_login_failures_total{listener="pg",class="upstream"}"#) == 0, "counted from zero")
+        #expect(try admin.metric(#"iam_db_proxy_upstream_failures_total{listener="pg",reason="tls"}"#) == 0, "counted from zero")
         let metrics = try admin.get("/metrics")
         #expect(metrics.body.contains("# TYPE iam_db_proxy_handshake_duration_seconds histogram"))
         #expect(!metrics.body.contains("X-Amz-Signature") && !metrics.body.contains(env.longTerm.secret_access_key))

@@ -35,11 +35,24 @@ enum ProcessResources {
         return max(0, count - 3)
     }
 
-    private static func readSmallFile(_ path: String) -> String? {
+    /// When the process started, in seconds since the epoch: `/proc/self/stat`'s start time
+    /// (clock ticks after boot) plus the boot time from `/proc/stat`. Read once; nil without procfs.
+    static let startTimeSeconds: Double? = {
+        guard let stat = readSmallFile("/proc/self/stat", capacity: 1024), let end = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command name start at field 3; the start time is field 22.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 19, let ticks = Double(fields[19]), let system = readSmallFile("/proc/stat", capacity: 8192),
+            let bootLine = system.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+            let boot = Double(bootLine.dropFirst(6))
+        else { return nil }
+        return boot + ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }()
+
+    private static func readSmallFile(_ path: String, capacity: Int = 256) -> String? {
         let descriptor = open(path, O_RDONLY)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        var bytes = [UInt8](repeating: 0, count: 256)
+        var bytes = [UInt8](repeating: 0, count: capacity)
         let count = read(descriptor, &bytes, bytes.count)
         guard count > 0 else { return nil }
         return String(decoding: bytes[..<count], as: UTF8.self).trimmingTrailingNewline

@@ -3,6 +3,10 @@ extension ProxyMetrics {
     static let reloads = "iam_db_proxy_config_reloads_total"
     static let connectionsOpened = "iam_db_proxy_connections_opened_total"
     static let handshakeDuration = "iam_db_proxy_handshake_duration_seconds"
+    static let sessionDuration = "iam_db_proxy_session_duration_seconds"
+    /// Label values counted from zero, so a rate() alert has a series before the first event.
+    static let loginFailureClasses = ["authentication", "upstream", "limit", "protocol", "other"]
+    static let upstreamFailureReasons = ["connect", "tls", "timeout", "closed"]
     static let loginFailures = "iam_db_proxy_login_failures_total"
     static let upstreamFailures = "iam_db_proxy_upstream_failures_total"
 
@@ -10,6 +14,7 @@ extension ProxyMetrics {
     static let recordedHelp: [String: (type: String, help: String)] = [
         connectionsOpened: ("counter", "Client connections accepted."),
         handshakeDuration: ("histogram", "Seconds from accepting a client to relaying (login included)."),
+        sessionDuration: ("histogram", "Seconds from login to close, of sessions that logged in."),
         loginFailures: ("counter", "Sessions that ended before relaying, by class: authentication, upstream, limit, protocol, other."),
         upstreamFailures: ("counter", "Upstream connection problems during login, by reason: connect, tls, timeout, closed."),
         reloads: ("counter", "Configuration reloads (SIGHUP), by result: ok or failed."),

@@ -8,8 +8,11 @@ final class ProxyMetrics: Sendable {
     typealias Labels = [(String, String)]
 
     static let handshakeBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    /// Sessions last from a health check's second to a pool's day.
+    static let sessionBuckets: [Double] = [1, 10, 60, 300, 900, 3600, 14400, 86400]
 
     struct Histogram: Sendable {
+        var bounds: [Double]
         var bucketCounts: [Int]
         var sum = 0.0
         var count = 0
@@ -32,11 +35,11 @@ final class ProxyMetrics: Sendable {
         state.withLock { $0.counters[series, default: 0] += value }
     }
 
-    func observe(_ name: String, _ labels: Labels = [], seconds: Double) {
+    func observe(_ name: String, _ labels: Labels = [], seconds: Double, buckets: [Double] = ProxyMetrics.handshakeBuckets) {
         let series = Series(name: name, labels: Self.render(labels))
         state.withLock { state in
-            var histogram = state.histograms[series] ?? Histogram(bucketCounts: Array(repeating: 0, count: Self.handshakeBuckets.count))
-            for (index, bound) in Self.handshakeBuckets.enumerated() where seconds <= bound { histogram.bucketCounts[index] += 1 }
+            var histogram = state.histograms[series] ?? Histogram(bounds: buckets, bucketCounts: Array(repeating: 0, count: buckets.count))
+            for (index, bound) in histogram.bounds.enumerated() where seconds <= bound { histogram.bucketCounts[index] += 1 }
             histogram.sum += seconds
             histogram.count += 1
             state.histograms[series] = histogram
@@ -65,7 +68,7 @@ final class ProxyMetrics: Sendable {
             }
             for (series, histogram) in snapshot.histograms.filter({ $0.key.name == name }).sorted(by: { $0.key.labels < $1.key.labels }) {
                 let prefix = series.labels.isEmpty ? "" : series.labels + ","
-                for (index, bound) in Self.handshakeBuckets.enumerated() {
+                for (index, bound) in histogram.bounds.enumerated() {
                     text += "\(name)_bucket{\(prefix)le=\"\(Self.number(bound))\"} \(histogram.bucketCounts[index])\n"
                 }
                 text += "\(name)_bucket{\(prefix)le=\"+Inf\"} \(histogram.count)\n"

@@ -86,6 +86,13 @@ extension ProxyServer: AdminStatus {
                   samples: credentialStatistics.map { ([("provider", $0.key)], Double($0.value.fetches)) }.sorted { $0.0[0].1 < $1.0[0].1 }),
             .init(name: "iam_db_proxy_credential_failures_total", type: "counter", help: "AWS credential fetches that failed, by provider.",
                   samples: credentialStatistics.map { ([("provider", $0.key)], Double($0.value.failures)) }.sorted { $0.0[0].1 < $1.0[0].1 }),
+            .init(name: "iam_db_proxy_build_info", type: "gauge", help: "Always 1; the version in a label.",
+                  samples: [([("version", ProxyVersion.string)], 1)]),
+            .init(name: "iam_db_proxy_connection_limit", type: "gauge",
+                  help: "Configured max_connections: proxy-wide (listener=\"\") and per listener, where set.",
+                  samples: ([limits.maxOverall.map { ([("listener", "")], Double($0)) }]
+                            + listeners.map { runtime in runtime.configuration.maxConnections.map { ([("listener", runtime.configuration.name)], Double($0)) } })
+                      .compactMap { $0 }),
             .init(name: "iam_db_proxy_ready", type: "gauge", help: "Whether every configured listener is listening and the proxy is not shutting down (1 or 0).",
                   samples: [([], isStarted && !isShuttingDown && unboundListeners.isEmpty ? 1 : 0)]),
         ] + Self.processFamilies())
@@ -98,8 +105,12 @@ extension ProxyServer: AdminStatus {
             ("process_open_fds", "Open file descriptors.", ProcessResources.openDescriptors),
             ("iam_db_proxy_heap_in_use_bytes", "Bytes allocated by malloc and not freed (glibc mallinfo2).", ProcessResources.heapInUseBytes),
         ]
+        let start = ProcessResources.startTimeSeconds.map {
+            ProxyMetrics.Family(name: "process_start_time_seconds", type: "gauge", help: "Start time of the process since the epoch, in seconds.",
+                                samples: [([], $0)])
+        }
         return readings.compactMap { name, help, value in
             value.map { .init(name: name, type: "gauge", help: help, samples: [([], Double($0))]) }
-        }
+        } + [start].compactMap { $0 }
     }
 }

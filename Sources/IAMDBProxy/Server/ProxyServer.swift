@@ -91,6 +91,10 @@ public final class ProxyServer: Service, Sendable {
 
     /// A listening socket for `listener` whose connections are served by what `slot` holds.
     func bind(_ listener: ListenerConfiguration, slot: ListenerSlot) async throws(ProxyStartError) -> BoundListener {
+        let name = ("listener", listener.name)
+        metrics.increment(ProxyMetrics.connectionsOpened, [name], by: 0)
+        for failureClass in ProxyMetrics.loginFailureClasses { metrics.increment(ProxyMetrics.loginFailures, [name, ("class", failureClass)], by: 0) }
+        for reason in ProxyMetrics.upstreamFailureReasons { metrics.increment(ProxyMetrics.upstreamFailures, [name, ("reason", reason)], by: 0) }
         do {
             var bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)

@@ -66,6 +66,8 @@ struct SessionRecord {
         runtime.sessionClosed(channel)
         var metadata: Logger.Metadata = ["duration_ms": "\(elapsedMilliseconds)"]
         if let glue {
+            runtime.metrics.observe(ProxyMetrics.sessionDuration, [("listener", runtime.configuration.name)],
+                                    seconds: Double(elapsedMilliseconds) / 1000, buckets: ProxyMetrics.sessionBuckets)
             metadata["bytes_up"] = "\(glue.client.bytesRead)"
             metadata["bytes_down"] = "\(glue.upstream.bytesRead)"
         }
