@@ -9,14 +9,14 @@ struct TokenCommand: AsyncParsableCommand {
         abstract: "Print an IAM auth token for an RDS / Aurora database (or Aurora DSQL with --dsql)."
     )
 
-    @Option(name: .long, help: "The database endpoint the token is for (the real RDS host name).")
+    @Option(name: [.long, .customLong("hostname")], help: "The database endpoint the token is for (the real RDS host name).")
     var host: String
 
     @Option(name: .long, help: "The database port (required for RDS; unused for DSQL).")
     var port: Int?
 
-    @Option(name: [.long, .customLong("username")], help: "The database user (DSQL: admin selects DbConnectAdmin).")
-    var user: String = "admin"
+    @Option(name: [.long, .customLong("username")], help: "The database user (required for RDS; DSQL default admin, which selects DbConnectAdmin).")
+    var user: String?
 
     @Option(name: .long, help: "The AWS region; default: from the host name, else AWS_REGION or the profile.")
     var region: String?
@@ -32,6 +32,8 @@ struct TokenCommand: AsyncParsableCommand {
 
     func validate() throws {
         if !dsql && port == nil { throw ValidationError("--port is required for an RDS token") }
+        // As the AWS CLI: an RDS token for a user nobody named would be signed for the wrong one.
+        if !dsql && user == nil { throw ValidationError("--user (or --username) is required for an RDS token") }
         if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be between 1 and 65535") }
     }
 
@@ -45,10 +47,10 @@ struct TokenCommand: AsyncParsableCommand {
             let credentials = try await DefaultCredentialChain.make(profile: profile, environment: environment).credentials()
             if dsql {
                 print(DSQLAuthToken.make(
-                    host: host, region: resolvedRegion, action: .init(user: user), credentials: credentials,
+                    host: host, region: resolvedRegion, action: .init(user: user ?? "admin"), credentials: credentials,
                     date: Date(), expires: expiresIn))
             } else {
-                let request = RDSTokenRequest(host: host, port: port ?? 5432, user: user, region: resolvedRegion)
+                let request = RDSTokenRequest(host: host, port: port ?? 5432, user: user ?? "", region: resolvedRegion)
                 print(RDSAuthToken.make(for: request, credentials: credentials, date: Date()))
             }
         } catch let error as RegionResolution.Unresolved {

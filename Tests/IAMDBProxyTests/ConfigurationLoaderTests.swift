@@ -42,6 +42,11 @@ import Testing
         #expect(listener.users == nil && listener.clientTLS == nil && listener.name == "listener0")
     }
 
+    @Test func theEngineDefaultsToPostgresAsTheREADMESays() throws {
+        let configuration = try ConfigurationLoader.parse("listeners:\n  - {listen: 127.0.0.1:5432, upstream: db.example}\n", file: "min.yaml")
+        #expect(configuration.listeners.first?.engine == .postgres)
+    }
+
     @Test(arguments: [
         ("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tls_mode: require\n", 5, "listeners[0].tls_mode", "unknown key"),
         ("listeners:\n  - engine: oracle\n    listen: 127.0.0.1:1\n    upstream: h:1\n", 2, "listeners[0].engine", "must be postgres or mysql"),

@@ -19,6 +19,8 @@ import Testing
     }
 
     @Test func noCredentialsNamesEachProvider() throws {
+        let unnamed = try runProcess(Self.executable, ["token", "--hostname", "db.abc.us-east-1.rds.amazonaws.com", "--port", "5432"])
+        #expect(unnamed.status != 0 && unnamed.stderr.contains("--user (or --username) is required for an RDS token"), "\(unnamed.stderr)")
         let result = try runProcess(Self.executable, ["token", "--host", "db.abc.us-east-1.rds.amazonaws.com", "--port", "5432", "--user", "u"],
                                     environment: isolatedEnvironment())
         #expect(result.status != 0)

@@ -145,7 +145,7 @@ struct ConfigurationReader {
 
     func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
         let keys = try mapping(node, path, known: Self.listenerKeys)
-        guard let engineText = try string(keys["engine"], "\(path).engine") else { throw error(node, "\(path).engine", "missing; use postgres or mysql") }
+        let engineText = try string(keys["engine"], "\(path).engine") ?? ListenerConfiguration.Engine.postgres.rawValue
         guard let engine = ListenerConfiguration.Engine(rawValue: engineText) else {
             throw error(keys["engine"], "\(path).engine", "must be postgres or mysql (got \(engineText))")
         }
