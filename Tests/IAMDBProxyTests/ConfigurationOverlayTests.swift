@@ -115,4 +115,18 @@ import Testing
         }
         #expect(bad?.keyPath == "--max-sigterm-delay")
     }
+
+    @Test func aRegionThatWillFailEveryTokenIsAWarning() throws {
+        let mismatch = try ConfigurationOverlay(flags: [.upstream: "db.abc.eu-west-1.rds.amazonaws.com", .iamRegion: "us-east-1"], environment: [:])
+            .configuration()
+        #expect(mismatch.warnings == [
+            "listener default: iam_region us-east-1 differs from the region in db.abc.eu-west-1.rds.amazonaws.com (eu-west-1); "
+                + "tokens are signed for us-east-1 and the server will refuse them unless iam_host is right",
+        ])
+        let typo = try ConfigurationOverlay(flags: [.upstream: "localhost", .iamRegion: "us-east1"], environment: [:]).configuration()
+        #expect(typo.warnings == ["listener default: iam_region us-east1 does not look like an AWS region (such as us-east-1)"])
+        for good in ["us-east-1", "us-gov-west-1", "cn-north-1", "ap-southeast-5"] {
+            #expect(try ConfigurationOverlay(flags: [.upstream: "localhost", .iamRegion: good], environment: [:]).configuration().warnings.isEmpty)
+        }
+    }
 }

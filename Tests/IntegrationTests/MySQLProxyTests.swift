@@ -44,6 +44,9 @@ import Testing
         #expect(verdicts.count == 3 && verdicts.allSatisfy { $0.contains("\"ok\": true") && $0.contains("iam_user") }, "\(verdicts)")
         #expect(env.tokenFingerprints(after: before).count == 1)
         #expect(proxy.logs.text.contains("learned the MySQL server greeting"))
+        // Which identity signs, once at start.
+        #expect(proxy.logs.text.contains("access_key_id=\(env.temporary.access_key_id)") && proxy.logs.text.contains("AWS credentials for signing"))
+        #expect(proxy.logs.text.contains("provider=environment"))
         // At trace level the relay's message observer counts each direction's packets.
         #expect(await proxy.logs.waitFor("server=packets="), "no wire summary")
         #expect(proxy.logs.text.contains("client=packets="))

@@ -112,6 +112,7 @@ public struct ConfigurationOverlay: Sendable {
             configuration.listeners = [try listenerFromSettings(&warnings)]
         }
         try overlayProxySettings(on: &configuration, &warnings)
+        warnings += configuration.listeners.compactMap(\.regionWarning)
         return (configuration, warnings)
     }
 

@@ -145,6 +145,20 @@ public struct ListenerConfiguration: Sendable, Equatable {
         return address
     }
 
+    /// A region that will make every token fail: `iam_region` naming another region than the
+    /// RDS host name does, or not shaped like a region at all (a typo signs for nowhere).
+    public var regionWarning: String? {
+        guard let region = iamRegion else { return nil }
+        if let hostRegion = RDSEndpoint(host: signingHost)?.region, hostRegion != region {
+            return "listener \(name): iam_region \(region) differs from the region in \(signingHost) (\(hostRegion)); "
+                + "tokens are signed for \(region) and the server will refuse them unless iam_host is right"
+        }
+        if region.wholeMatch(of: /[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+/) == nil {
+            return "listener \(name): iam_region \(region) does not look like an AWS region (such as us-east-1)"
+        }
+        return nil
+    }
+
     public var signingHost: String { iamHost ?? upstream.host }
     public var signingPort: Int { iamDefaultPort ?? upstream.port }
 }

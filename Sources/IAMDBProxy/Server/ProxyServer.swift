@@ -1,4 +1,5 @@
 import AWSAuth
+import Foundation
 import Logging
 import MySQLWire
 import NIOConcurrencyHelpers
@@ -73,6 +74,7 @@ public final class ProxyServer: Service, Sendable {
         }
         started.store(true, ordering: .releasing)
         listeners.forEach(announce)
+        Task { [tokens, logger] in await Self.announceCredentials(tokens.credentials, logger: logger) }
         return Dictionary(uniqueKeysWithValues: listeners.compactMap { entry in entry.channel.localAddress.map { (entry.runtime.configuration.name, $0) } })
     }
 
@@ -122,6 +124,19 @@ public final class ProxyServer: Service, Sendable {
             }
         } catch {
             throw ProxyStartError(listener: listener.name, reason: "cannot listen on \(listener.listen): \(ListenFailure.describe(error))")
+        }
+    }
+
+    /// Which AWS identity will sign, once at start: the first thing to compare with an IAM
+    /// policy when logins are refused. A missing identity is a warning, not fatal (it may appear).
+    static func announceCredentials(_ credentials: CredentialCache, logger: Logger) async {
+        do {
+            let identity = try await credentials.credentials()
+            var metadata: Logger.Metadata = ["provider": "\(identity.source)", "access_key_id": "\(identity.accessKeyID)"]
+            metadata["expires"] = identity.expiration.map { "\($0.formatted(.iso8601))" } ?? "never (long-term keys)"
+            logger.info("AWS credentials for signing", metadata: metadata)
+        } catch {
+            logger.warning("no AWS credentials yet; logins will fail until there are", metadata: ["error": "\(error)"])
         }
     }
 
