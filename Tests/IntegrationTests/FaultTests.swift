@@ -137,6 +137,9 @@ import Testing
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("PAM authentication failed"), "\(refused.stderr)\n\(proxy.logs.text)")
         #expect(await proxy.logs.waitFor("server refused login: FATAL 28000"))
+        // The warning says what to look at, clock included.
+        #expect(await proxy.logs.waitFor("likely_cause=the server did not accept the IAM token"), "\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains("this host's clock must be right"))
         #expect(env.verdicts(after: verdicts).contains { $0.contains("expired") }, "the server must have refused the old signature")
 
         try "+0\n".write(toFile: skew, atomically: true, encoding: .utf8)

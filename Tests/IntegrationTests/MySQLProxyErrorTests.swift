@@ -51,7 +51,7 @@ import Testing
         #expect(await proxy.logs.waitFor("the server refused the login"))
         // One warning with what to compare against the IAM policy and the grants, never the token.
         let warning = try #require(proxy.logs.text.split(separator: "\n").first { $0.contains("warning") && $0.contains("login failed") })
-        for field in ["user=iam_user", "sqlstate=28000", "access_key_id=\(env.longTerm.access_key_id)", "provider=", "signing_host=localhost", "region=us-east-1"] {
+        for field in ["user=iam_user", "sqlstate=28000", "likely_cause=the server did not accept the IAM token", "access_key_id=\(env.longTerm.access_key_id)", "provider=", "signing_host=localhost", "region=us-east-1"] {
             #expect(warning.contains(field), "\(field) missing from: \(warning)")
         }
     }

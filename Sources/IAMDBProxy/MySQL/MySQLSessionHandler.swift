@@ -150,6 +150,8 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
         }
     }
 
+    static func likelyCause(of reason: String) -> String? { MySQLLoginDiagnosis.likelyCause(of: reason) }
+
     func makeWireSummaries() -> WireSummaries {
         WireSummaries(client: MySQLWireSummary(fromClient: true), server: MySQLWireSummary(fromClient: false))
     }

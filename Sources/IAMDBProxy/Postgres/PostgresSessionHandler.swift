@@ -155,6 +155,8 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
         context.close(promise: nil)
     }
 
+    static func likelyCause(of reason: String) -> String? { PostgresLoginDiagnosis.likelyCause(of: reason) }
+
     func makeWireSummaries() -> WireSummaries { WireSummaries(client: PostgresWireSummary(), server: PostgresWireSummary()) }
 
     func forgetSession() {

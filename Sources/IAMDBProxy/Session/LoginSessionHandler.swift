@@ -25,6 +25,8 @@ protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, Senda
     func forgetSession()
     /// Observers that count this engine's messages, for the trace-level wire summary.
     func makeWireSummaries() -> WireSummaries
+    /// What a failed login's reason most likely means, from the engine's table of server messages.
+    static func likelyCause(of reason: String) -> String?
 }
 
 extension LoginSessionHandler {
@@ -94,6 +96,7 @@ extension LoginSessionHandler {
             metadata["db"] = "\(machine.database)"
             metadata["upstream"] = "\(upstream?.target ?? runtime.resolver.endpoint)"
             metadata["reason"] = "\(reason)"
+            if let cause = Self.likelyCause(of: reason) { metadata["likely_cause"] = "\(cause)" }
             logger.warning("login failed", metadata: metadata)
         }
         context.writeAndFlush(NIOAny(error)).whenComplete { _ in channel.close(promise: nil) }
