@@ -38,6 +38,9 @@ struct CheckCommand: AsyncParsableCommand {
         guard problems.isEmpty else {
             throw CommandFailure(problems.map { "\(config): \($0)" }.joined(separator: "\n"))
         }
+        for listener in configuration.listeners {
+            for exposure in listener.exposures { FileHandle.standardError.write(Data("warning: listener \(listener.name): \(exposure)\n".utf8)) }
+        }
         print("\(config): ok (\(configuration.listeners.count) listener\(configuration.listeners.count == 1 ? "" : "s"))")
         guard connect else { return }
         let outcomes: [ConnectionCheck.Outcome]

@@ -82,6 +82,17 @@ import Testing
         #expect(result.stdout.contains("ok (1 listener)"))
     }
 
+    @Test func whatAListenerExposesIsSaidButValid() throws {
+        let path = try write("""
+            listeners:
+              - {name: open, listen: 0.0.0.0:1, allow_remote: true, upstream: db.abc.us-east-1.rds.amazonaws.com, tls: {mode: require}}
+            """)
+        let result = try runProcess(TokenCommandTests.executable, ["check", "--config", path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("warning: listener open: listening beyond loopback without client_tls"), "\(result.stderr)")
+        #expect(result.stderr.contains("warning: listener open: tls.mode require: the server certificate is not checked"), "\(result.stderr)")
+    }
+
     @Test func unknownKeyNamesFileLineAndKey() throws {
         let path = try write("listeners:\n  - engine: postgres\n    listen: 127.0.0.1:1\n    upstream: h:1\n    tsl: {mode: require}\n")
         let result = try runProcess(TokenCommandTests.executable, ["check", "--config", path])

@@ -139,6 +139,18 @@ public struct ListenerConfiguration: Sendable, Equatable {
     /// Reachable from other hosts with plaintext clients: worth a warning at every start.
     public var isRemoteWithoutClientTLS: Bool { remoteAddress != nil && clientTLS == nil }
 
+    /// What this listener exposes, for the startup log and `check`: a remote plaintext listener,
+    /// a weak upstream TLS mode.
+    public var exposures: [String] {
+        var found: [String] = []
+        if isRemoteWithoutClientTLS {
+            found.append("listening beyond loopback without client_tls: clients on other hosts log in with this proxy's IAM identity, "
+                         + "and their queries cross the network in plaintext; set client_tls")
+        }
+        if let exposure = tls.exposure { found.append(exposure) }
+        return found
+    }
+
     /// The TCP address this listener binds, when other hosts can reach it.
     private var remoteAddress: HostAndPort? {
         guard case .tcp(let address) = listen, !address.isLoopback else { return nil }

@@ -146,14 +146,8 @@ public final class ProxyServer: Service, Sendable {
             "listener": "\(listener.name)", "address": "\(entry.channel.localAddress?.logDescription ?? "?")",
             "upstream": "\(listener.upstream)", "region": "\(entry.runtime.region)", "tls": "\(listener.tls.mode.rawValue)",
         ])
-        if listener.isRemoteWithoutClientTLS {
-            logger.warning("listening beyond loopback without client_tls", metadata: [
-                "listener": "\(listener.name)",
-                "exposure": "clients on other hosts log in with this proxy's IAM identity, and their queries cross the network in plaintext; set client_tls",
-            ])
-        }
-        if let exposure = listener.tls.exposure {
-            logger.warning("weak upstream TLS", metadata: ["listener": "\(listener.name)", "exposure": "\(exposure)"])
+        for exposure in listener.exposures {
+            logger.warning("exposure", metadata: ["listener": "\(listener.name)", "exposure": "\(exposure)"])
         }
     }
 
