@@ -104,6 +104,7 @@ import Testing
         let error = try await startupError(unreachable)
         #expect(error?.sqlState == "08001")
         #expect(error?.message.contains("cannot connect to 127.0.0.1:\(closedPort)") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("connection refused (nothing listens on that port") == true, "in words: \(String(describing: error))")
         let unresolvable = try await ProxyHarness.start(env, identity: env.longTerm, upstream: "no-such-host.invalid:5432")
         defer { unresolvable.stop() }
         let dnsError = try await startupError(unresolvable)

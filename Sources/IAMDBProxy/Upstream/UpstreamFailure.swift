@@ -39,7 +39,8 @@ enum UpstreamFailure {
             if connectionError.dnsAError != nil || connectionError.dnsAAAAError != nil, connectionError.connectionErrors.isEmpty {
                 return ("cannot connect to \(upstream): the host name does not resolve", "Check the upstream host name.")
             }
-            let reasons = connectionError.connectionErrors.map { "\($0.target): \($0.error)" }.joined(separator: "; ")
+            let reasons = connectionError.connectionErrors.map { "\($0.target.logDescription): \(SystemErrorWords.describe($0.error))" }
+                .joined(separator: "; ")
             return ("cannot connect to \(upstream): \(reasons.isEmpty ? "no address found" : reasons)", nil)
         }
         return ("cannot connect to \(upstream): \(text)", nil)
