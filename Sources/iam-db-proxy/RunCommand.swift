@@ -53,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             (configuration, warnings) = try makeConfiguration()
         } catch {
-            throw CommandFailure("iam-db-proxy: \(error)")
+            throw fatal("iam-db-proxy: \(error)")
         }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = logFormat == "json"
@@ -74,9 +74,9 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as ProxyStartError {
-            throw CommandFailure("iam-db-proxy: \(error)")
+            throw fatal("iam-db-proxy: \(error)")
         } catch let error as SessionsCut {
-            throw CommandFailure("iam-db-proxy: \(error)")
+            throw fatal("iam-db-proxy: \(error)")
         }
     }
 
@@ -94,6 +94,14 @@ struct RunCommand: AsyncParsableCommand {
                 server.reloadFailed("\(error)")
             }
         }
+    }
+
+    /// Ends the run with one line in the chosen log format: a log shipper that reads JSON lines
+    /// gets the reason a proxy never started as one too.
+    private func fatal(_ message: String) -> ExitCode {
+        guard logFormat == "json" else { return CommandFailure(message) }
+        Logger(label: "iam-db-proxy") { label in LineLogHandler(label: label, format: .json) }.critical("\(message)")
+        return ExitCode.failure
     }
 
     /// File, environment and flags, through the one path `check` and a reload take too.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `--log-format json`: every line of the proxy's log is one JSON object with stable keys, and
@@ -7,6 +8,14 @@ import Testing
     let env: TestEnvironment
 
     init() throws { env = try TestEnvironment.load() }
+
+    @Test func aProxyThatCannotStartSaysWhyInJSONToo() throws {
+        let result = try runProcess(ProxyHarness.executable, ["--log-format", "json", "--upstream", "db.example", "--tls-mode", "sometimes"])
+        #expect(result.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stderr.utf8)) as? [String: Any], "\(result.stderr)")
+        #expect(object["level"] as? String == "critical")
+        #expect((object["msg"] as? String)?.contains("--tls-mode: must be verify-full, verify-ca or require") == true, "\(object)")
+    }
 
     @Test func everyLineIsAJSONObjectWithTheStableKeys() async throws {
         let proxy = try await ProxyHarness.start(env, identity: env.longTerm, extraEnvironment: ["IAM_DB_PROXY_LOG_FORMAT": "json"],
