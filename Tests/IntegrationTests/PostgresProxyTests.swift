@@ -137,10 +137,17 @@ import Testing
     /// The server stops accepting the cached token (as when credentials are rotated or revoked):
     /// the proxy drops the token and the credentials, signs afresh and the client never notices.
     @Test func cachedTokenRefusedIsRetriedOnceInvisibly() async throws {
-        let proxy = try await ProxyHarness.start(env, identity: nil, extraEnvironment: try RotatingCredentials.environment(env))
+        let adminPort = try await ProxyHarness.freePort()
+        let proxy = try await ProxyHarness.start(env, identity: nil, extraEnvironment: try RotatingCredentials.environment(env),
+                                                 topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
+        func retries() throws -> String? {
+            try runProcess("/usr/bin/curl", ["-s", "http://127.0.0.1:\(adminPort)/metrics"]).stdout.split(separator: "\n")
+                .first { $0.hasPrefix(#"iam_db_proxy_token_retries_total{listener="pg"} "#) }.map(String.init)
+        }
         defer { proxy.stop() }
         let first = env.verdictLogSize
         #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status == 0)
+        #expect(try retries() == #"iam_db_proxy_token_retries_total{listener="pg"} 0"#, "counted from zero")
         let cached = try #require(env.tokenFingerprints(after: first).first)
         try env.revoke(fingerprint: cached)
         defer { try? env.revoke(fingerprint: nil) }
@@ -150,6 +157,7 @@ import Testing
         let verdicts = env.verdicts(after: second)
         #expect(verdicts.count == 2 && verdicts[0].contains("revoked") && verdicts[1].contains(#""ok": true"#), "\(verdicts)")
         #expect(proxy.logs.text.contains("retrying once with a fresh token"))
+        #expect(try retries() == #"iam_db_proxy_token_retries_total{listener="pg"} 1"#)
     }
 
     @Test func freshTokenRefusedReachesClientUnchanged() async throws {

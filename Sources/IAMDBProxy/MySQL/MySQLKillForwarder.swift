@@ -77,6 +77,7 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
     private func retryWithFreshToken() {
         retried = true
         logger.info("cached token refused for KILL; retrying once with a fresh token")
+        target.runtime.metrics.increment(ProxyMetrics.tokenRetries, [("listener", target.runtime.configuration.name)])
         password?.forget()
         password = nil
         buffer.clear()

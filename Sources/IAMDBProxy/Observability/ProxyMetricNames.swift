@@ -4,6 +4,7 @@ extension ProxyMetrics {
     static let connectionsOpened = "iam_db_proxy_connections_opened_total"
     static let handshakeDuration = "iam_db_proxy_handshake_duration_seconds"
     static let sessionDuration = "iam_db_proxy_session_duration_seconds"
+    static let tokenRetries = "iam_db_proxy_token_retries_total"
     /// Label values counted from zero, so a rate() alert has a series before the first event.
     static let loginFailureClasses = ["authentication", "upstream", "limit", "protocol", "other"]
     static let upstreamFailureReasons = ["connect", "tls", "timeout", "closed"]
@@ -15,6 +16,7 @@ extension ProxyMetrics {
         connectionsOpened: ("counter", "Client connections accepted."),
         handshakeDuration: ("histogram", "Seconds from accepting a client to relaying (login included)."),
         sessionDuration: ("histogram", "Seconds from login to close, of sessions that logged in."),
+        tokenRetries: ("counter", "Logins (and KILL side logins) retried with a fresh token after the server refused a cached one."),
         loginFailures: ("counter", "Sessions that ended before relaying, by class: authentication, upstream, limit, protocol, other."),
         upstreamFailures: ("counter", "Upstream connection problems during login, by reason: connect, tls, timeout, closed."),
         reloads: ("counter", "Configuration reloads (SIGHUP), by result: ok or failed."),

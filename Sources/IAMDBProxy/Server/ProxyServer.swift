@@ -95,6 +95,7 @@ public final class ProxyServer: Service, Sendable {
     func bind(_ listener: ListenerConfiguration, slot: ListenerSlot) async throws(ProxyStartError) -> BoundListener {
         let name = ("listener", listener.name)
         metrics.increment(ProxyMetrics.connectionsOpened, [name], by: 0)
+        metrics.increment(ProxyMetrics.tokenRetries, [name], by: 0)
         for failureClass in ProxyMetrics.loginFailureClasses { metrics.increment(ProxyMetrics.loginFailures, [name, ("class", failureClass)], by: 0) }
         for reason in ProxyMetrics.upstreamFailureReasons { metrics.increment(ProxyMetrics.upstreamFailures, [name, ("reason", reason)], by: 0) }
         do {

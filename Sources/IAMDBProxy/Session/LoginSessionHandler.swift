@@ -114,6 +114,7 @@ extension LoginSessionHandler {
     /// A cached password was refused: forget it (and its credentials), and log in again.
     func retryWithFreshToken(user: String) {
         logger.info("cached token refused; retrying once with a fresh token")
+        runtime.metrics.increment(ProxyMetrics.tokenRetries, [("listener", runtime.configuration.name)])
         password?.forget()
         upstreamBuffer.clear()
         connectUpstream(user: user)
