@@ -42,6 +42,22 @@ import Testing
         #expect(listener.users == nil && listener.clientTLS == nil && listener.name == "listener0")
     }
 
+    @Test func everySectionAndListenerWithAProblemIsReportedInOneGo() throws {
+        let text = """
+            http: {listen: nowhere}
+            listeners:
+              - {engine: oracle, listen: 127.0.0.1:1, upstream: h:1}
+              - {listen: 127.0.0.1:2, upstream: h:1}
+              - {listen: 127.0.0.1:3, upstream: h:1, tls: {mode: sometimes}}
+            """
+        let error = #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(text, file: "many.yaml") }
+        #expect(error?.description.split(separator: "\n").map(String.init) == [
+            "many.yaml:1: http.listen: must be HOST:PORT, for example 127.0.0.1:9090",
+            "many.yaml:3: listeners[0].engine: must be postgres or mysql (got oracle)",
+            "many.yaml:5: listeners[2].tls.mode: must be verify-full, verify-ca or require (got sometimes)",
+        ], "\(String(describing: error))")
+    }
+
     @Test func theEngineDefaultsToPostgresAsTheREADMESays() throws {
         let configuration = try ConfigurationLoader.parse("listeners:\n  - {listen: 127.0.0.1:5432, upstream: db.example}\n", file: "min.yaml")
         #expect(configuration.listeners.first?.engine == .postgres)

@@ -104,20 +104,34 @@ struct ConfigurationReader {
     func proxy(_ root: Node) throws(ConfigurationError) -> ProxyConfiguration {
         let top = try mapping(root, "", known: ["aws", "http", "listeners", "max_connections", "min_sigterm_delay", "max_sigterm_delay", "exit_zero_on_sigterm"])
         var configuration = ProxyConfiguration()
-        if let delay = try seconds(top["min_sigterm_delay"], "min_sigterm_delay", allowZero: true) { configuration.minSigtermDelay = delay }
-        if let delay = try seconds(top["max_sigterm_delay"], "max_sigterm_delay", allowZero: true) { configuration.maxSigtermDelay = delay }
-        if let exitZero = try boolean(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm") { configuration.exitZeroOnSigterm = exitZero }
-        configuration.maxConnections = try integer(top["max_connections"], "max_connections", range: 1...1_000_000)
-        if let awsNode = top["aws"] { configuration.aws = try aws(awsNode) }
-        if let httpNode = top["http"] { configuration.http = try http(httpNode) }
-        guard let listenersNode = top["listeners"] else { throw error(root, "listeners", "missing; add at least one listener") }
+        // Every section is read even after a problem, so one run shows every problem (the first of each).
+        var problems: [ConfigurationError] = []
+        func collect(_ read: () throws(ConfigurationError) -> Void) {
+            do throws(ConfigurationError) { try read() } catch { problems.append(error) }
+        }
+        collect { () throws(ConfigurationError) in
+            if let delay = try seconds(top["min_sigterm_delay"], "min_sigterm_delay", allowZero: true) { configuration.minSigtermDelay = delay }
+            if let delay = try seconds(top["max_sigterm_delay"], "max_sigterm_delay", allowZero: true) { configuration.maxSigtermDelay = delay }
+            if let exitZero = try boolean(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm") { configuration.exitZeroOnSigterm = exitZero }
+            configuration.maxConnections = try integer(top["max_connections"], "max_connections", range: 1...1_000_000)
+        }
+        collect { () throws(ConfigurationError) in if let awsNode = top["aws"] { configuration.aws = try aws(awsNode) } }
+        collect { () throws(ConfigurationError) in if let httpNode = top["http"] { configuration.http = try http(httpNode) } }
+        guard let listenersNode = top["listeners"] else {
+            try ConfigurationError.throwAll(problems + [error(root, "listeners", "missing; add at least one listener")])
+            return configuration
+        }
         guard case .sequence(let listeners) = listenersNode, !listeners.isEmpty else {
-            throw error(listenersNode, "listeners", "must be a non-empty list of listeners")
+            try ConfigurationError.throwAll(problems + [error(listenersNode, "listeners", "must be a non-empty list of listeners")])
+            return configuration
         }
+        var read: [(listener: ListenerConfiguration, node: Node, index: Int)] = []
         for (index, node) in listeners.enumerated() {
-            configuration.listeners.append(try listener(node, "listeners[\(index)]", index: index))
+            collect { () throws(ConfigurationError) in read.append((try listener(node, "listeners[\(index)]", index: index), node, index)) }
         }
-        try checkUnique(configuration.listeners, listeners)
+        configuration.listeners = read.map(\.listener)
+        collect { () throws(ConfigurationError) in try checkUnique(read) }
+        try ConfigurationError.throwAll(problems)
         return configuration
     }
 
@@ -218,14 +232,16 @@ struct ConfigurationReader {
         return file
     }
 
-    func checkUnique(_ listeners: [ListenerConfiguration], _ nodes: Node.Sequence) throws(ConfigurationError) {
-        for (index, listener) in listeners.enumerated() {
-            for earlier in listeners[..<index] {
+    /// `read`: the listeners that could be read, with their nodes and places in the file.
+    func checkUnique(_ read: [(listener: ListenerConfiguration, node: Node, index: Int)]) throws(ConfigurationError) {
+        for (position, entry) in read.enumerated() {
+            let (listener, node, index) = entry
+            for earlier in read[..<position].map(\.listener) {
                 if earlier.name == listener.name {
-                    throw error(nodes[index], "listeners[\(index)].name", "\(listener.name) is already the name of another listener")
+                    throw error(node, "listeners[\(index)].name", "\(listener.name) is already the name of another listener")
                 }
                 if earlier.listen == listener.listen {
-                    throw error(nodes[index], "listeners[\(index)].listen", "\(listener.listen) is already used by listener \(earlier.name)")
+                    throw error(node, "listeners[\(index)].listen", "\(listener.listen) is already used by listener \(earlier.name)")
                 }
             }
         }
