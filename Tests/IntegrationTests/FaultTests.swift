@@ -186,6 +186,9 @@ import Testing
         let down = try await loginError(proxy)
         #expect(down?.sqlState == "08001" && down?.message.contains("container") == true, "\(String(describing: down))")
 
+        // The proxy fetches credentials once at start (to log who signs): that fetch must not
+        // cache good credentials the faults below would then never reach.
+        answer.withLockedValue { $0 = .garbage }
         let working = try await ProxyHarness.start(env, identity: nil, extraEnvironment: [
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": "\(endpoint.url)/credentials",
         ])
