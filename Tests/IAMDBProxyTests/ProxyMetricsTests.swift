@@ -23,4 +23,13 @@ import Testing
         let text = metrics.exposition(help: ProxyMetrics.recordedHelp, families: [])
         #expect(text.contains(#"iam_db_proxy_login_failures_total{listener="pg",class="authentication"} 0"#))
     }
+
+    @Test func loginFailuresAreClassedByWhoSaidNo() {
+        #expect(ProxyMetrics.loginFailureClass(sqlState: "28000", dialed: false, noCredentials: false) == "allow_list")
+        #expect(ProxyMetrics.loginFailureClass(sqlState: "28000", dialed: true, noCredentials: false) == "token_refused")
+        #expect(ProxyMetrics.loginFailureClass(sqlState: "28P01", dialed: true, noCredentials: false) == "token_refused")
+        #expect(ProxyMetrics.loginFailureClass(sqlState: "08001", dialed: true, noCredentials: true) == "credentials")
+        #expect(ProxyMetrics.loginFailureClass(sqlState: "08001", dialed: true, noCredentials: false) == "upstream")
+        #expect(ProxyMetrics.loginFailureClass(sqlState: "53300", dialed: false, noCredentials: false) == "limit")
+    }
 }

@@ -52,7 +52,7 @@ import Testing
         #expect(try admin.metric(#"iam_db_proxy_connections_opened_total{listener="pg"}"#) == 3)
         #expect(try admin.metric(#"iam_db_proxy_handshake_duration_seconds_count{listener="pg"}"#) == 2)
         #expect(try admin.metric(#"iam_db_proxy_handshake_duration_seconds_bucket{listener="pg",le="+Inf"}"#) == 2)
-        #expect(try admin.metric(#"iam_db_proxy_login_failures_total{listener="pg",class="authentication"}"#) == 1)
+        #expect(try admin.metric(#"iam_db_proxy_login_failures_total{listener="pg",class="allow_list"}"#) == 1, "the listener's users list said no, not the server")
         #expect(try admin.metric("iam_db_proxy_token_signings_total") == 1)
         #expect(try admin.metric("iam_db_proxy_token_cache_hits_total") == 1)
         #expect(try admin.metric(#"iam_db_proxy_credential_fetches_total{provider="environment"}"#) == 1)
@@ -104,6 +104,9 @@ import Testing
         #expect(readiness.status == 503)
         #expect(readiness.body.hasPrefix("no AWS credentials: no AWS credentials found; tried environment"), "\(readiness.body)")
         #expect(try admin.metric(#"iam_db_proxy_credential_failures_total{provider="chain"}"#) ?? 0 >= 1)
+        #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status != 0)
+        _ = await proxy.logs.waitFor("connection closed")
+        #expect(try admin.metric(#"iam_db_proxy_login_failures_total{listener="pg",class="credentials"}"#) == 1, "not counted as upstream")
     }
 
     @Test func quitquitquitDrainsAndExitsZero() async throws {

@@ -6,7 +6,7 @@ extension ProxyMetrics {
     static let sessionDuration = "iam_db_proxy_session_duration_seconds"
     static let tokenRetries = "iam_db_proxy_token_retries_total"
     /// Label values counted from zero, so a rate() alert has a series before the first event.
-    static let loginFailureClasses = ["authentication", "upstream", "limit", "protocol", "other"]
+    static let loginFailureClasses = ["allow_list", "token_refused", "credentials", "upstream", "limit", "protocol", "other"]
     static let upstreamFailureReasons = ["connect", "tls", "timeout", "closed"]
     static let loginFailures = "iam_db_proxy_login_failures_total"
     static let upstreamFailures = "iam_db_proxy_upstream_failures_total"
@@ -17,15 +17,18 @@ extension ProxyMetrics {
         handshakeDuration: ("histogram", "Seconds from accepting a client to relaying (login included)."),
         sessionDuration: ("histogram", "Seconds from login to close, of sessions that logged in."),
         tokenRetries: ("counter", "Logins (and KILL side logins) retried with a fresh token after the server refused a cached one."),
-        loginFailures: ("counter", "Sessions that ended before relaying, by class: authentication, upstream, limit, protocol, other."),
+        loginFailures: ("counter", "Sessions that ended before relaying, by class: allow_list, token_refused, credentials, upstream, limit, protocol, other."),
         upstreamFailures: ("counter", "Upstream connection problems during login, by reason: connect, tls, timeout, closed."),
         reloads: ("counter", "Configuration reloads (SIGHUP), by result: ok or failed."),
     ]
 
     /// The class of a login failure from the SQLSTATE sent to the client (PostgreSQL or MySQL).
-    static func loginFailureClass(sqlState: String) -> String {
-        switch sqlState {
-        case _ where sqlState.hasPrefix("28"): "authentication"
+    /// `dialed`: the upstream had been dialed (an authentication refusal then came from the
+    /// server, not from the listener's allow-list); `noCredentials`: no password could be made.
+    static func loginFailureClass(sqlState: String, dialed: Bool, noCredentials: Bool) -> String {
+        if noCredentials { return "credentials" }
+        return switch sqlState {
+        case _ where sqlState.hasPrefix("28"): dialed ? "token_refused" : "allow_list"
         case "53300", "08004": "limit"
         case "08P01", "08S01": "protocol"
         case _ where sqlState.hasPrefix("08"), "HY000": "upstream"

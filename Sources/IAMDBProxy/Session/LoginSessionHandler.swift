@@ -79,6 +79,7 @@ extension LoginSessionHandler {
     func finish(error: ByteBuffer?, sqlState: String? = nil, reason: String) {
         guard let context, !isFinishing else { return }
         record.failure = reason
+        let dialed = (upstream?.attempt ?? 0) > 0
         // What the client sent can no longer matter; do not keep it while the error drains.
         clientBuffer = ByteBuffer()
         upstream?.close()
@@ -88,7 +89,7 @@ extension LoginSessionHandler {
             return
         }
         if let sqlState {
-            record.loginFailed(sqlState: sqlState)
+            record.loginFailed(sqlState: sqlState, dialed: dialed, noCredentials: record.noCredentials)
             // Everything needed to compare with the IAM policy and the grants, never the token.
             var metadata = password?.logMetadata ?? [:]
             metadata["sqlstate"] = "\(sqlState)"
@@ -139,6 +140,7 @@ extension LoginSessionHandler {
             perform(machine.tokenReady(password.secret, wasCached: password.wasCached))
         case .failure(let error):
             logger.debug("no password", metadata: ["error": "\(error)"])
+            record.noCredentials = true
             perform(machine.tokenFailed("\(error)"))
         }
     }

@@ -10,6 +10,8 @@ struct SessionRecord {
     private(set) var openedAt = NIODeadline.now()
     /// Why the session ended early (logged as `error`), if it did.
     var failure: String?
+    /// No password could be made for the login (no credentials, or the source failed).
+    var noCredentials = false
     /// What the connection was, when not a session (`cancel` for a PostgreSQL CancelRequest).
     var kind: String?
     var glue: (client: GlueHandler, upstream: GlueHandler)?
@@ -50,9 +52,10 @@ struct SessionRecord {
     }
 
     /// The session ends before relaying with an error carrying `sqlState` for the client.
-    func loginFailed(sqlState: String) {
+    /// `dialed` and `noCredentials` tell the listener's own refusals from the server's and from missing credentials.
+    func loginFailed(sqlState: String, dialed: Bool, noCredentials: Bool) {
         runtime.metrics.increment(ProxyMetrics.loginFailures, [
-            ("listener", runtime.configuration.name), ("class", ProxyMetrics.loginFailureClass(sqlState: sqlState)),
+            ("listener", runtime.configuration.name), ("class", ProxyMetrics.loginFailureClass(sqlState: sqlState, dialed: dialed, noCredentials: noCredentials)),
         ])
     }
 
