@@ -220,16 +220,22 @@ import Testing
         defer { Task { await sts.shutdown() } }
         let tokenFile = NSTemporaryDirectory() + "web-identity-" + UUID().uuidString
         try "eyJ.test.token".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let adminPort = try await ProxyHarness.freePort()
         let proxy = try await ProxyHarness.start(env, identity: nil, extraEnvironment: [
             "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/app", "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile,
             "AWS_ENDPOINT_URL_STS": sts.url,
-        ])
+        ], topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
         defer { proxy.stop() }
         let error = try await loginError(proxy)
         #expect(error?.sqlState == "08001")
         #expect(error?.message.contains("Throttling") == true, "\(String(describing: error))")
         throttled.withLockedValue { $0 = false }
         try expectServing(proxy, "after STS stopped throttling")
+        // An alert can watch the role's credentials run out.
+        let metrics = try runProcess("/usr/bin/curl", ["-s", "http://127.0.0.1:\(adminPort)/metrics"]).stdout
+        let expiry = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("iam_db_proxy_credentials_expiry_timestamp_seconds ") }
+            .flatMap { Double($0.split(separator: " ")[1]) }, "\(metrics)")
+        #expect(abs(expiry - Date().addingTimeInterval(3_600).timeIntervalSince1970) < 120, "\(expiry)")
     }
 }
 

@@ -53,6 +53,9 @@ public final class CredentialCache: Sendable {
     /// Successful and failed fetches by the provider that answered (or `chain` when none did).
     public var statisticsByProvider: [String: (fetches: Int, failures: Int)] { state.withLock { $0.byProvider } }
 
+    /// When the credentials held now expire (nil: none held, or long-term keys).
+    public var cachedExpiration: Date? { state.withLock { $0.cached?.expiration } }
+
     public func credentials() async throws -> AWSCredentials {
         let current = now()
         let decision: Decision = state.withLock { state in

@@ -1,4 +1,5 @@
 import AWSAuth
+import Foundation
 import NIOCore
 import Logging
 import ServiceLifecycle
@@ -86,6 +87,9 @@ extension ProxyServer: AdminStatus {
                   samples: credentialStatistics.map { ([("provider", $0.key)], Double($0.value.fetches)) }.sorted { $0.0[0].1 < $1.0[0].1 }),
             .init(name: "iam_db_proxy_credential_failures_total", type: "counter", help: "AWS credential fetches that failed, by provider.",
                   samples: credentialStatistics.map { ([("provider", $0.key)], Double($0.value.failures)) }.sorted { $0.0[0].1 < $1.0[0].1 }),
+            .init(name: "iam_db_proxy_credentials_expiry_timestamp_seconds", type: "gauge",
+                  help: "When the AWS credentials in use expire, in seconds since the epoch (absent for long-term keys).",
+                  samples: tokens.credentials.cachedExpiration.map { [([], $0.timeIntervalSince1970)] } ?? []),
             .init(name: "iam_db_proxy_build_info", type: "gauge", help: "Always 1; the version in a label.",
                   samples: [([("version", ProxyVersion.string)], 1)]),
             .init(name: "iam_db_proxy_connection_limit", type: "gauge",
