@@ -1,6 +1,6 @@
 /// What a MySQL or MariaDB server's login refusal most likely means for an IAM user, and what
 /// to change: the row of an explicit table, matched on the server's words. nil when none matches.
-enum MySQLLoginDiagnosis {
+enum MySQLLoginDiagnosis: LoginDiagnosis {
     static let rows: [(match: [String], cause: String)] = [
         (["access denied for user"],
          "the server did not accept the IAM token, or the user is not an IAM user: it must be IDENTIFIED WITH "
@@ -12,9 +12,4 @@ enum MySQLLoginDiagnosis {
         (["too many connections"], "the server's max_connections is reached"),
         (["blocked because of many connection errors"], "the server blocked this host: FLUSH HOSTS, or raise max_connect_errors"),
     ]
-
-    static func likelyCause(of reason: String) -> String? {
-        let text = reason.lowercased()
-        return rows.first { row in row.match.allSatisfy { text.contains($0) } }?.cause
-    }
 }

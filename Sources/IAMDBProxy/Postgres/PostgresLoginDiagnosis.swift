@@ -1,7 +1,7 @@
 /// What a PostgreSQL server's login refusal most likely means for an IAM user, and what to
 /// change: the row of an explicit table, matched on the server's words (RDS's own wording,
 /// and the stock server's for the rest). nil when no row matches.
-enum PostgresLoginDiagnosis {
+enum PostgresLoginDiagnosis: LoginDiagnosis {
     static let rows: [(match: [String], cause: String)] = [
         (["pam authentication failed"],
          "the server did not accept the IAM token: the identity's policy must allow rds-db:connect on "
@@ -16,9 +16,4 @@ enum PostgresLoginDiagnosis {
         (["too many connections"], "the server's max_connections is reached"),
         (["remaining connection slots are reserved"], "the server's max_connections is reached"),
     ]
-
-    static func likelyCause(of reason: String) -> String? {
-        let text = reason.lowercased()
-        return rows.first { row in row.match.allSatisfy { text.contains($0) } }?.cause
-    }
 }

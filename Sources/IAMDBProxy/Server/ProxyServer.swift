@@ -124,7 +124,7 @@ public final class ProxyServer: Service, Sendable {
                 return BoundListener(slot: slot, channel: channel)
             }
         } catch {
-            throw ProxyStartError(listener: listener.name, reason: "cannot listen on \(listener.listen): \(ListenFailure.describe(error))")
+            throw ProxyStartError(listener: listener.name, reason: "cannot listen on \(listener.listen): \(SystemErrorWords.describe(error))")
         }
     }
 
