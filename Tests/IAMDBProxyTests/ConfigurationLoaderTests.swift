@@ -95,6 +95,16 @@ import Testing
         }
     }
 
+    @Test func readinessChecksAreAListOfKnownNames() throws {
+        let listener = "listeners:\n  - {engine: postgres, listen: 127.0.0.1:1, upstream: h:1}\n"
+        let configuration = try ConfigurationLoader.parse("http: {listen: 127.0.0.1:9090, readiness_checks: [connection_limit]}\n" + listener, file: "f")
+        #expect(configuration.http?.readinessChecks == [.connectionLimit])
+        problemsNameKeyLineAndFix(yaml: "http: {listen: 127.0.0.1:9090, readiness_checks: credentials}\n" + listener, line: 1,
+                                  keyPath: "http.readiness_checks", message: "must be a list drawn from: credentials, connection_limit")
+        problemsNameKeyLineAndFix(yaml: "http:\n  listen: 127.0.0.1:9090\n  readiness_checks: [credentials, tea]\n" + listener, line: 3,
+                                  keyPath: "http.readiness_checks[1]", message: #"unknown check "tea""#)
+    }
+
     @Test func duplicateListenAddressIsRefused() {
         let yaml = """
             listeners:

@@ -49,6 +49,25 @@ import Testing
         #expect(orphan?.keyPath == "IAM_DB_PROXY_ADMIN_TOKEN" && orphan?.message.contains("--http-listen") == true)
     }
 
+    @Test func readinessChecksComeFromTheFileOrAFlagAndNeedTheAdminServer() throws {
+        let path = try Self.file(Self.fileYAML)
+        #expect(try ConfigurationOverlay(flags: [.config: path], environment: [:]).configuration().configuration.http?.readinessChecks == [],
+                "none by default: a sidecar stays in its Service through a credentials blip")
+        let both = try ConfigurationOverlay(flags: [.config: path], environment: ["IAM_DB_PROXY_READINESS_CHECKS": "credentials, connection_limit"])
+            .configuration().configuration
+        #expect(both.http?.readinessChecks == [.credentials, .connectionLimit])
+        #expect(both.http?.adminToken == "0123456789abcdef-file", "the rest of the file's http section stays")
+        let unknown = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(flags: [.config: path, .readinessChecks: "credentials,upstream"], environment: [:]).configuration()
+        }
+        #expect(unknown?.keyPath == "--readiness-checks" && unknown?.message.contains(#"unknown check "upstream"; known: credentials, connection_limit"#) == true,
+                "\(String(describing: unknown))")
+        let orphan = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(flags: [.upstream: "db.example", .readinessChecks: "credentials"], environment: [:]).configuration()
+        }
+        #expect(orphan?.keyPath == "--readiness-checks" && orphan?.message.contains("--http-listen") == true)
+    }
+
     @Test func aListenerFromFlagsEqualsTheSameListenerFromAFile() throws {
         let flags: [Setting: String] = [
             .engine: "mysql", .upstream: "db.example", .iamRegion: "us-east-1", .caFile: "/dev/null", .tlsMode: "verify-ca", .users: "app, report",

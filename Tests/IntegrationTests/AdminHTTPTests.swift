@@ -59,6 +59,7 @@ import Testing
         #expect(try admin.metric(#"iam_db_proxy_bytes_relayed_total{listener="pg",direction="client_to_server"}"#) ?? 0 > 0)
         #expect(try admin.metric(#"iam_db_proxy_bytes_relayed_total{listener="pg",direction="server_to_client"}"#) ?? 0 > 0)
         #expect(try admin.metric("iam_db_proxy_ready") == 1)
+        #expect(try admin.metric("iam_db_proxy_credentials_available") == 1)
         // For a fleet's alerts: which version runs, since when, and the configured limits.
         #expect(try admin.metric(#"iam_db_proxy_build_info{version="0.1.0"}"#) == 1)
         let started = try #require(try admin.metric("process_start_time_seconds"))
@@ -85,28 +86,56 @@ import Testing
         #expect(try admin.metric(#"iam_db_proxy_login_failures_total{listener="pg",class="upstream"}"#) == 1)
     }
 
-    @Test func readinessSaysNoAtMaxConnectionsAndYesAgainAfter() async throws {
+    @Test func readinessSaysNoAtMaxConnectionsWhenAskedToAndYesAgainAfter() async throws {
+        let port = try await ProxyHarness.freePort()
+        let checked = try await ProxyHarness.start(env, identity: env.longTerm, listenerYAML: "max_connections: 1",
+                                                   topYAML: "http: {listen: 127.0.0.1:\(port), readiness_checks: [connection_limit]}\n")
+        defer { checked.stop() }
+        let checkedAdmin = Admin(port: port)
+        let held = try #require(PQconnectdb("host=127.0.0.1 port=\(checked.port) dbname=appdb user=iam_user sslmode=disable connect_timeout=20"))
+        #expect(PQstatus(held) == CONNECTION_OK, "\(String(cString: PQerrorMessage(held)))\n\(checked.logs.text)")
+        #expect(try checkedAdmin.get("/readiness") == (503, "max_connections reached on every listener\n"))
+        #expect(try checkedAdmin.metric("iam_db_proxy_ready") == 0, "the gauge agrees with the endpoint")
+        PQfinish(held)
+        _ = await checked.logs.waitFor("connection closed")
+        #expect(try checkedAdmin.get("/readiness") == (200, "ok\n"))
+        #expect(try checkedAdmin.metric("iam_db_proxy_ready") == 1)
+    }
+
+    @Test func aFullListenerIsNotedButReadyByDefault() async throws {
         let (proxy, admin) = try await start(identity: env.longTerm, listenerYAML: "max_connections: 1")
         defer { proxy.stop() }
         let held = try #require(PQconnectdb("host=127.0.0.1 port=\(proxy.port) dbname=appdb user=iam_user sslmode=disable connect_timeout=20"))
+        defer { PQfinish(held) }
         #expect(PQstatus(held) == CONNECTION_OK, "\(String(cString: PQerrorMessage(held)))\n\(proxy.logs.text)")
-        #expect(try admin.get("/readiness") == (503, "max_connections reached on every listener\n"))
-        PQfinish(held)
-        _ = await proxy.logs.waitFor("connection closed")
-        #expect(try admin.get("/readiness") == (200, "ok\n"))
+        #expect(try admin.get("/readiness") == (200, "ok\nmax_connections reached on every listener (not a readiness check here; see http.readiness_checks)\n"))
+        #expect(try admin.metric("iam_db_proxy_ready") == 1)
     }
 
-    @Test func readinessSaysNoWithoutCredentials() async throws {
-        let (proxy, admin) = try await start(identity: nil)
+    @Test func readinessSaysNoWithoutCredentialsWhenAskedTo() async throws {
+        let port = try await ProxyHarness.freePort()
+        let proxy = try await ProxyHarness.start(env, identity: nil, topYAML: "http: {listen: 127.0.0.1:\(port), readiness_checks: [credentials]}\n")
         defer { proxy.stop() }
+        let admin = Admin(port: port)
         #expect(try admin.get("/liveness").status == 200)
         let readiness = try admin.get("/readiness")
         #expect(readiness.status == 503)
         #expect(readiness.body.hasPrefix("no AWS credentials: no AWS credentials found; tried environment"), "\(readiness.body)")
+        #expect(try admin.metric("iam_db_proxy_ready") == 0, "the gauge agrees with the endpoint")
+        #expect(try admin.metric("iam_db_proxy_credentials_available") == 0)
         #expect(try admin.metric(#"iam_db_proxy_credential_failures_total{provider="chain"}"#) ?? 0 >= 1)
         #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status != 0)
         _ = await proxy.logs.waitFor("connection closed")
         #expect(try admin.metric(#"iam_db_proxy_login_failures_total{listener="pg",class="credentials"}"#) == 1, "not counted as upstream")
+    }
+
+    /// A sidecar's default: a credentials blip must not take every pod out of its Service at once.
+    @Test func missingCredentialsAreNotedButReadyByDefault() async throws {
+        let (proxy, admin) = try await start(identity: nil)
+        defer { proxy.stop() }
+        #expect(try admin.get("/readiness") == (200, "ok\nno AWS credentials held now (not a readiness check here; see http.readiness_checks)\n"))
+        #expect(try admin.metric("iam_db_proxy_ready") == 1)
+        #expect(try admin.metric("iam_db_proxy_credentials_available") == 0)
     }
 
     @Test func quitquitquitDrainsAndExitsZero() async throws {

@@ -56,6 +56,9 @@ public final class CredentialCache: Sendable {
     /// When the credentials held now expire (nil: none held, or long-term keys).
     public var cachedExpiration: Date? { state.withLock { $0.cached?.expiration } }
 
+    /// Unexpired credentials are held now (without asking the provider).
+    public var holdsUsableCredentials: Bool { state.withLock { state in state.cached.map { !$0.isExpired(at: now()) } ?? false } }
+
     public func credentials() async throws -> AWSCredentials {
         let current = now()
         let decision: Decision = state.withLock { state in

@@ -3,6 +3,8 @@ import NIOHTTP1
 /// What each admin endpoint answers, read from the running proxy.
 struct AdminRoutes: Sendable {
     let status: any AdminStatus
+    /// The optional conditions `/readiness` needs.
+    let checks: Set<ProxyConfiguration.ReadinessCheck>
     /// A readiness probe must answer quickly even when the credentials endpoint does not.
     static let credentialsCheckTimeout: Duration = .seconds(2)
 
@@ -14,8 +16,9 @@ struct AdminRoutes: Sendable {
         case "/liveness":
             return ok
         case "/readiness":
-            if let reason = await notReadyReason() { return .init(status: .serviceUnavailable, body: reason + "\n") }
-            return ok
+            let verdict = await readiness()
+            if let reason = verdict.notReady { return .init(status: .serviceUnavailable, body: reason + "\n") }
+            return .init(status: .ok, body: (["ok"] + verdict.notes).joined(separator: "\n") + "\n")
         case "/metrics":
             return .init(status: .ok, body: status.metricsExposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         case "/quitquitquit":
@@ -27,14 +30,30 @@ struct AdminRoutes: Sendable {
         }
     }
 
-    private func notReadyReason() async -> String? {
-        if !status.isStarted { return "starting" }
-        if status.isShuttingDown { return "shutting down" }
+    /// Why the proxy is not ready, if it is not; and conditions it has that readiness was told
+    /// to ignore (`http.readiness_checks`), so a 200 still tells the truth.
+    private func readiness() async -> (notReady: String?, notes: [String]) {
+        if !status.isStarted { return ("starting", []) }
+        if status.isShuttingDown { return ("shutting down", []) }
         let unbound = status.unboundListeners
-        if !unbound.isEmpty { return "not listening: \(unbound.joined(separator: ", ")) (the last reload could not bind \(unbound.count == 1 ? "it" : "them"))" }
-        if let full = status.fullReason { return full }
+        if !unbound.isEmpty { return ("not listening: \(unbound.joined(separator: ", ")) (the last reload could not bind \(unbound.count == 1 ? "it" : "them"))", []) }
+        var notes: [String] = []
+        if let full = status.fullReason {
+            if checks.contains(.connectionLimit) { return (full, []) }
+            notes.append("\(full) (not a readiness check here; see http.readiness_checks)")
+        }
+        if checks.contains(.credentials) {
+            if let problem = await credentialsProblem() { return (problem, notes) }
+        } else if !status.holdsCredentials {
+            // Not asking the chain here: a probe must not wait on a credentials endpoint it does not depend on.
+            notes.append("no AWS credentials held now (not a readiness check here; see http.readiness_checks)")
+        }
+        return (nil, notes)
+    }
+
+    private func credentialsProblem() async -> String? {
         let status = self.status
-        let outcome: String? = await withTaskGroup(of: String?.self) { group in
+        return await withTaskGroup(of: String?.self) { group in
             group.addTask {
                 do {
                     try await status.checkCredentials()
@@ -51,6 +70,5 @@ struct AdminRoutes: Sendable {
             group.cancelAll()
             return first
         }
-        return outcome
     }
 }

@@ -10,6 +10,8 @@ protocol AdminStatus: Sendable {
     var fullReason: String? { get }
     /// The Prometheus text for `/metrics`.
     func metricsExposition() -> String
+    /// Unexpired AWS credentials are cached now (no call to the chain).
+    var holdsCredentials: Bool { get }
     /// Throws why the AWS credentials chain cannot produce credentials now.
     func checkCredentials() async throws
     /// `POST /quitquitquit`: the graceful shutdown SIGTERM starts.

@@ -141,14 +141,30 @@ struct ConfigurationReader {
     }
 
     func http(_ node: Node) throws(ConfigurationError) -> ProxyConfiguration.HTTPSettings {
-        let http = try mapping(node, "http", known: ["listen", "admin_token"])
+        let http = try mapping(node, "http", known: ["listen", "admin_token", "readiness_checks"])
         guard let text = try string(http["listen"], "http.listen") else { throw error(node, "http.listen", "missing; for example 127.0.0.1:9090") }
         guard let address = HostAndPort(text) else { throw error(http["listen"], "http.listen", "must be HOST:PORT, for example 127.0.0.1:9090") }
         let token = try string(http["admin_token"], "http.admin_token")
         if let token, token.count < 16 {
             throw error(http["admin_token"], "http.admin_token", "must be at least 16 characters (for example from `openssl rand -hex 16`)")
         }
-        return .init(listen: address, adminToken: token)
+        return .init(listen: address, adminToken: token, readinessChecks: try readinessChecks(http["readiness_checks"]))
+    }
+
+    private func readinessChecks(_ node: Node?) throws(ConfigurationError) -> Set<ProxyConfiguration.ReadinessCheck> {
+        guard let node else { return [] }
+        let path = "http.readiness_checks"
+        let known = ProxyConfiguration.ReadinessCheck.allCases.map(\.rawValue).joined(separator: ", ")
+        guard case .sequence(let items) = node else { throw error(node, path, "must be a list drawn from: \(known) (or [] for none)") }
+        var checks: Set<ProxyConfiguration.ReadinessCheck> = []
+        for (index, item) in items.enumerated() {
+            let text = try string(item, "\(path)[\(index)]") ?? ""
+            guard let check = ProxyConfiguration.ReadinessCheck(rawValue: text) else {
+                throw error(item, "\(path)[\(index)]", "unknown check \(text.debugDescription); known: \(known) (bound listeners are always checked)")
+            }
+            checks.insert(check)
+        }
+        return checks
     }
 
     static let listenerKeys = [

@@ -10,7 +10,7 @@ public struct ConfigurationOverlay: Sendable {
     /// A setting the command line and the environment can give.
     public enum Setting: String, CaseIterable, Sendable {
         case config, engine, listen, upstream, iamHost, iamDefaultPort, iamRegion, tlsMode, caFile, serverName, users, allowRemote
-        case region, profile, httpListen, adminToken, minSigtermDelay, maxSigtermDelay, exitZeroOnSigterm
+        case region, profile, httpListen, adminToken, readinessChecks, minSigtermDelay, maxSigtermDelay, exitZeroOnSigterm
 
         /// The flag, the variable after `IAM_DB_PROXY_`, and the key in a listener or in the file.
         var spelling: (flag: String?, variable: String, key: String) {
@@ -31,6 +31,7 @@ public struct ConfigurationOverlay: Sendable {
             case .profile: ("--profile", "PROFILE", "aws.profile")
             case .httpListen: ("--http-listen", "HTTP_LISTEN", "http.listen")
             case .adminToken: (nil, "ADMIN_TOKEN", "http.admin_token")
+            case .readinessChecks: ("--readiness-checks", "READINESS_CHECKS", "http.readiness_checks")
             case .minSigtermDelay: ("--min-sigterm-delay", "MIN_SIGTERM_DELAY", "min_sigterm_delay")
             case .maxSigtermDelay: ("--max-sigterm-delay", "MAX_SIGTERM_DELAY", "max_sigterm_delay")
             case .exitZeroOnSigterm: ("--exit-zero-on-sigterm", "EXIT_ZERO_ON_SIGTERM", "exit_zero_on_sigterm")
@@ -49,7 +50,7 @@ public struct ConfigurationOverlay: Sendable {
         var isListenerSetting: Bool {
             switch self {
             case .engine, .listen, .upstream, .iamHost, .iamDefaultPort, .iamRegion, .tlsMode, .caFile, .serverName, .users, .allowRemote: true
-            case .config, .region, .profile, .httpListen, .adminToken, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm: false
+            case .config, .region, .profile, .httpListen, .adminToken, .readinessChecks, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm: false
             }
         }
     }
@@ -158,10 +159,10 @@ public struct ConfigurationOverlay: Sendable {
     /// Region, profile and the admin HTTP server, over the file's (or the defaults).
     private func overlayProxySettings(on configuration: inout ProxyConfiguration, _ warnings: inout [String]) throws(ConfigurationError) {
         var sourceNames: [String: String] = [:]
-        for setting in [Setting.region, .profile, .httpListen, .adminToken, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm] {
+        for setting in [Setting.region, .profile, .httpListen, .adminToken, .readinessChecks, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm] {
             if let given = value(setting) { sourceNames[setting.spelling.key] = given.source }
         }
-        let reader = ConfigurationReader(file: "command line", sourceNames: sourceNames)
+        var reader: ConfigurationReader { ConfigurationReader(file: "command line", sourceNames: sourceNames) }
         if let region = value(.region) { configuration.aws.region = try reader.string(Node(region.text), "aws.region") }
         if let profile = value(.profile) { configuration.aws.profile = try reader.string(Node(profile.text), "aws.profile") }
         if let delay = value(.minSigtermDelay), let seconds = try reader.seconds(Node(delay.text), "min_sigterm_delay", allowZero: true) {
@@ -177,14 +178,18 @@ public struct ConfigurationOverlay: Sendable {
         if configuration.aws.region == nil {
             configuration.aws.region = [environment["AWS_REGION"], environment["AWS_DEFAULT_REGION"]].compactMap { $0 }.first { !$0.isEmpty }
         }
-        let listen = value(.httpListen), token = value(.adminToken)
-        guard listen != nil || token != nil else { return }
+        let listen = value(.httpListen), token = value(.adminToken), checks = value(.readinessChecks)
+        guard listen != nil || token != nil || checks != nil else { return }
         guard let listenText = listen?.text ?? configuration.http?.listen.description else {
-            throw ConfigurationError(file: "command line", keyPath: token?.source ?? "", line: nil,
+            throw ConfigurationError(file: "command line", keyPath: (token ?? checks)?.source ?? "", line: nil,
                                      message: "needs the admin HTTP server (--http-listen or http.listen)")
         }
         var keys: [(Node, Node)] = [(Node("listen"), Node(listenText))]
         if let tokenText = token?.text ?? configuration.http?.adminToken { keys.append((Node("admin_token"), Node(tokenText))) }
+        let checkNames = checks.map { given in given.text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+            ?? configuration.http?.readinessChecks.sorted().map(\.rawValue) ?? []
+        keys.append((Node("readiness_checks"), Node.sequence(.init(checkNames.map { Node($0) }))))
+        if let checks { for index in checkNames.indices { sourceNames["http.readiness_checks[\(index)]"] = checks.source } }
         configuration.http = try reader.http(Node.mapping(.init(keys)))
     }
 }

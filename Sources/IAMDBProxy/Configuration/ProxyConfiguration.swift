@@ -18,10 +18,25 @@ public struct ProxyConfiguration: Sendable, Equatable {
         /// With it, `POST /quitquitquit` needs `Authorization: Bearer <token>` (from anywhere);
         /// without it, only peers on this host may ask.
         public var adminToken: String?
-        public init(listen: HostAndPort, adminToken: String? = nil) {
+        /// What besides bound listeners `/readiness` needs (`http.readiness_checks`). None by
+        /// default: a proxy is mostly a sidecar, and failing readiness there takes the whole pod
+        /// out of its Service, so a credentials blip would pull every pod at once.
+        public var readinessChecks: Set<ReadinessCheck>
+        public init(listen: HostAndPort, adminToken: String? = nil, readinessChecks: Set<ReadinessCheck> = []) {
             self.listen = listen
             self.adminToken = adminToken
+            self.readinessChecks = readinessChecks
         }
+    }
+
+    /// An optional condition of readiness.
+    public enum ReadinessCheck: String, Sendable, CaseIterable, Comparable {
+        /// The AWS credentials chain can give credentials now.
+        case credentials
+        /// `max_connections` leaves room for a new session.
+        case connectionLimit = "connection_limit"
+
+        public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
     public var aws = AWSSettings()
@@ -30,9 +45,11 @@ public struct ProxyConfiguration: Sendable, Equatable {
     /// Sessions open at once over all listeners (nil: no limit but the descriptor limit).
     public var maxConnections: Int?
     /// After SIGTERM: seconds to keep accepting (while readiness already says no), then seconds
-    /// open sessions may take to finish before they are closed.
+    /// open sessions may take to finish before they are ended. The drain's default stays
+    /// under the 30 s Kubernetes and ECS give a container before SIGKILL.
     public var minSigtermDelay: Double = 0
-    public var maxSigtermDelay: Double = 0
+    public var maxSigtermDelay: Double = Self.defaultMaxSigtermDelay
+    public static let defaultMaxSigtermDelay: Double = 25
     /// Exit 0 after SIGTERM even when sessions had to be cut.
     public var exitZeroOnSigterm = false
 

@@ -25,6 +25,16 @@ extension ProxyServer: AdminStatus {
         return nil
     }
 
+    var holdsCredentials: Bool { tokens.credentials.holdsUsableCredentials }
+
+    /// `/readiness` as far as it is known without waiting on the credentials chain (`iam_db_proxy_ready`).
+    var isReadyWithoutWaiting: Bool {
+        let checks = configuration.http?.readinessChecks ?? []
+        return isStarted && !isShuttingDown && unboundListeners.isEmpty
+            && (!checks.contains(.connectionLimit) || fullReason == nil)
+            && (!checks.contains(.credentials) || holdsCredentials)
+    }
+
     func checkCredentials() async throws {
         _ = try await tokens.credentials.credentials()
     }
@@ -51,7 +61,7 @@ extension ProxyServer: AdminStatus {
     func startAdmin() async throws -> (any Channel)? {
         guard let http = configuration.http else { return nil }
         let address = http.listen
-        let routes = AdminRoutes(status: self)
+        let routes = AdminRoutes(status: self, checks: http.readinessChecks)
         let channel: any Channel
         do {
             channel = try await AdminHTTPServer.bind(address, group: group, guard: AdminRequestGuard(adminToken: http.adminToken)) { method, path in
@@ -97,8 +107,12 @@ extension ProxyServer: AdminStatus {
                   samples: ([limits.maxOverall.map { ([("listener", "")], Double($0)) }]
                             + listeners.map { runtime in runtime.configuration.maxConnections.map { ([("listener", runtime.configuration.name)], Double($0)) } })
                       .compactMap { $0 }),
-            .init(name: "iam_db_proxy_ready", type: "gauge", help: "Whether every configured listener is listening and the proxy is not shutting down (1 or 0).",
-                  samples: [([], isStarted && !isShuttingDown && unboundListeners.isEmpty ? 1 : 0)]),
+            .init(name: "iam_db_proxy_ready", type: "gauge",
+                  help: "1 when /readiness says ready: started, not shutting down, every listener bound, and the http.readiness_checks in force.",
+                  samples: [([], isReadyWithoutWaiting ? 1 : 0)]),
+            .init(name: "iam_db_proxy_credentials_available", type: "gauge",
+                  help: "1 while unexpired AWS credentials are held (from the last fetch), else 0.",
+                  samples: [([], holdsCredentials ? 1 : 0)]),
         ] + Self.processFamilies())
     }
 
