@@ -71,6 +71,8 @@ struct RunCommand: AsyncParsableCommand {
             services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let reloads = Task { await reloadOnSIGHUP(server, logger: logger) }
         defer { reloads.cancel() }
+        let impatience = Task { await endSessionsOnSecondSignal(server) }
+        defer { impatience.cancel() }
         do {
             try await group.run()
         } catch let error as ProxyStartError {
@@ -93,6 +95,16 @@ struct RunCommand: AsyncParsableCommand {
             } catch {
                 server.reloadFailed("\(error)")
             }
+        }
+    }
+
+    /// The first SIGTERM/SIGINT starts the drain (through the service group); a second one
+    /// (Ctrl-C again) ends the sessions still open instead of waiting out `max_sigterm_delay`.
+    private func endSessionsOnSecondSignal(_ server: ProxyServer) async {
+        var received = 0
+        for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+            received += 1
+            if received >= 2 { server.endOpenSessionsNow() }
         }
     }
 

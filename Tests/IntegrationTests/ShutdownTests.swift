@@ -4,8 +4,10 @@ import NIOCore
 import PostgresWire
 import Testing
 
-/// SIGTERM: the proxy stops accepting, lets open sessions finish within max_sigterm_delay,
-/// closes what is left after it, and says so in its exit code and log.
+/// SIGTERM: the proxy stops accepting, lets open sessions finish within max_sigterm_delay
+/// (25 s unless set), ends what is left after it with the engine's own shutdown error
+/// (PostgreSQL 57P01, MySQL 1053) between two server messages, and says so in its exit code and
+/// log. A second SIGTERM or SIGINT ends the drain at once.
 @Suite(.needsTestEnvironment, .serialized) struct ShutdownTests {
     let env: TestEnvironment
 
@@ -18,8 +20,13 @@ import Testing
         return connection
     }
 
+    func sqlState(_ result: OpaquePointer?) -> String? {
+        PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+    }
+
+    /// With no sigterm settings at all: the default drain lets a query in flight finish.
     @Test func sessionInTheMiddleOfAQuerySurvivesSIGTERM() async throws {
-        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, topYAML: "max_sigterm_delay: 20")
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, defaultDrain: true)
         defer { proxy.stop() }
         let connection = try startQuery(proxy.port, "SELECT 'survived' FROM pg_sleep(1)")
         proxy.sendSIGTERM()
@@ -38,15 +45,67 @@ import Testing
         #expect(proxy.logs.text.contains("all sessions finished"))
     }
 
-    @Test func sessionsStillOpenAfterTheDelayAreCutAndReported() async throws {
+    @Test func sessionsStillOpenAfterTheDelayAreEndedWithAdminShutdownAndReported() async throws {
         let proxy = try await ProxyHarness.start(env, identity: env.longTerm, topYAML: "max_sigterm_delay: 1")
         defer { proxy.stop() }
-        let connection = try startQuery(proxy.port, "SELECT pg_sleep(30)")
-        defer { PQfinish(connection) }
+        let busy = try startQuery(proxy.port, "SELECT pg_sleep(30)")
+        defer { PQfinish(busy) }
+        let idle = try #require(PQconnectdb("host=127.0.0.1 port=\(proxy.port) dbname=appdb user=iam_user sslmode=disable connect_timeout=20"))
+        defer { PQfinish(idle) }
+        try #require(PQstatus(idle) == CONNECTION_OK)
         let started = Date()
         proxy.sendSIGTERM()
+        // The query in flight is answered with FATAL 57P01, as a PostgreSQL fast shutdown does.
+        let result = PQgetResult(busy)
+        #expect(PQresultStatus(result) == PGRES_FATAL_ERROR)
+        #expect(sqlState(result) == "57P01", "\(String(cString: PQerrorMessage(busy)))")
+        PQclear(result)
         #expect(proxy.waitForExit() != 0)
         #expect(Date().timeIntervalSince(started) < 15)
-        #expect(proxy.logs.text.contains("1 session was still open after max_sigterm_delay"), "\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains("2 sessions were still open after max_sigterm_delay"), "\(proxy.logs.text)")
+        // The idle session finds the same error waiting when it next speaks.
+        let late = PQexec(idle, "SELECT 1")
+        #expect(String(cString: PQerrorMessage(idle)).contains("terminating connection due to administrator command"),
+                "\(String(cString: PQerrorMessage(idle)))")
+        PQclear(late)
+    }
+
+    @Test func aSecondSIGTERMEndsTheDrainAtOnce() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, defaultDrain: true)
+        defer { proxy.stop() }
+        let busy = try startQuery(proxy.port, "SELECT pg_sleep(60)")
+        defer { PQfinish(busy) }
+        let started = Date()
+        proxy.sendSIGTERM()
+        #expect(await proxy.logs.waitFor("send SIGTERM or SIGINT again to end them now"))
+        proxy.sendSIGTERM()
+        let result = PQgetResult(busy)
+        #expect(sqlState(result) == "57P01", "\(String(cString: PQerrorMessage(busy)))")
+        PQclear(result)
+        #expect(proxy.waitForExit() != 0)
+        #expect(Date().timeIntervalSince(started) < 20, "not the default 25 s drain")
+        #expect(proxy.logs.text.contains("asked again to stop; ending open sessions now"), "\(proxy.logs.text)")
+    }
+
+    @Test func mysqlCommandInFlightIsAnsweredWithServerShutdown() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, topYAML: "max_sigterm_delay: 1", engine: "mysql")
+        defer { proxy.stop() }
+        let env = self.env
+        let client = Task.detached {
+            try proxy.python(env, """
+                import os, pymysql
+                conn = pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user=os.environ["USER"], database=os.environ["DB"])
+                try:
+                    conn.cursor().execute("SELECT SLEEP(30)")
+                    print("no error")
+                except pymysql.err.OperationalError as error:
+                    print(error.args[0], error.args[1])
+                """)
+        }
+        #expect(await proxy.logs.waitFor("session logged in"))
+        proxy.sendSIGTERM()
+        let result = try await client.value
+        #expect(result.stdout.hasPrefix("1053 Server shutdown in progress"), "\(result.stdout)\n\(result.stderr)\n\(proxy.logs.text)")
+        #expect(proxy.waitForExit() != 0)
     }
 }

@@ -67,6 +67,7 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if endIfRequested(event, context: context) { return }
         if case .handshakeCompleted = event as? TLSUserEvent {
             perform(machine.clientTLSEstablished())
             if clientBuffer.readableBytes > 0 { perform(machine.clientBytes(&clientBuffer)) }
@@ -155,6 +156,18 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     func makeWireSummaries() -> WireSummaries {
         WireSummaries(client: MySQLWireSummary(fromClient: true), server: MySQLWireSummary(fromClient: false))
     }
+
+    /// ERR 1053 (ER_SERVER_SHUTDOWN) with sequence id 1: the reply to the command in flight, or
+    /// to an idle client's next command (which starts at 0), so the driver reports the error
+    /// as the server's. (Cut in the middle of a reply, a client sees a sequence error instead;
+    /// telling the two apart would mean parsing every reply.)
+    func makeServerStream() -> any ServerStreamEnding {
+        FramedServerStream<MySQLPacketFraming>(shutdownNotice: Self.shutdownNotice)
+    }
+
+    static let shutdownNotice = ErrorPacket(
+        code: 1053, sqlState: "08S01", message: "Server shutdown in progress (iam-db-proxy: the session was still open after max_sigterm_delay)"
+    ).frame(sequenceID: 1)
 
     func forgetSession() {
         state.sessions.remove(connectionID)

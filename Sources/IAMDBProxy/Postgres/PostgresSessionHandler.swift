@@ -69,6 +69,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if endIfRequested(event, context: context) { return }
         if case .handshakeCompleted(let negotiatedProtocol) = event as? TLSUserEvent {
             perform(machine.clientTLSEstablished(negotiatedProtocol: negotiatedProtocol))
             if clientBuffer.readableBytes > 0 { perform(machine.clientBytes(&clientBuffer)) }
@@ -158,6 +159,16 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     static func likelyCause(of reason: String) -> String? { PostgresLoginDiagnosis.likelyCause(of: reason) }
 
     func makeWireSummaries() -> WireSummaries { WireSummaries(client: PostgresWireSummary(), server: PostgresWireSummary()) }
+
+    /// As PostgreSQL ends sessions at a fast shutdown: FATAL 57P01, which drivers and pools
+    /// know as "the server went away; reconnect", whatever the session was doing.
+    func makeServerStream() -> any ServerStreamEnding {
+        FramedServerStream<PostgresMessageFraming>(shutdownNotice: Self.shutdownNotice)
+    }
+
+    static let shutdownNotice = ErrorResponse(
+        fatal: .adminShutdown, "terminating connection due to administrator command",
+        detail: "iam-db-proxy is shutting down and the session was still open after max_sigterm_delay.").encoded()
 
     func forgetSession() {
         if let registeredKey { cancels.remove(registeredKey) }

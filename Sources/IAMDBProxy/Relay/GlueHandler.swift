@@ -20,15 +20,24 @@ final class GlueHandler: ChannelDuplexHandler {
     private var pendingRead = false
     /// Counts bytes that passed through this side (read from its channel).
     private(set) var bytesRead = 0
+    /// On the upstream side: follows the server's messages, so the session can end between two.
+    private var serverStream: (any ServerStreamEnding)?
+    /// On the upstream side: the session is to end at the next server message boundary
+    /// (`.requested`), or has sent its notice and drops what the server still sends (`.noticeSent`).
+    private var ending = Ending.no
+    private enum Ending { case no, requested, noticeSent }
 
     private init() {}
 
     /// The first handler goes on the client channel, the second on the upstream channel.
-    static func matchedPair(counting counters: (up: ByteCounter, down: ByteCounter)? = nil) -> (GlueHandler, GlueHandler) {
+    /// `serverStream`, when given, lets the session end with the engine's notice (`SessionEndRequest`).
+    static func matchedPair(counting counters: (up: ByteCounter, down: ByteCounter)? = nil,
+                            serverStream: (any ServerStreamEnding)? = nil) -> (GlueHandler, GlueHandler) {
         let first = GlueHandler()
         let second = GlueHandler()
         first.counter = counters?.up
         second.counter = counters?.down
+        second.serverStream = serverStream
         first.partner = second
         second.partner = first
         return (first, second)
@@ -71,10 +80,45 @@ final class GlueHandler: ChannelDuplexHandler {
     private var isWritable: Bool { context?.channel.isWritable ?? false }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
+        var buffer = unwrapInboundIn(data)
         bytesRead += buffer.readableBytes
         counter?.add(buffer.readableBytes)
+        if let serverStream {
+            if ending == .noticeSent { return }
+            if ending == .requested {
+                let passed = serverStream.advance(over: buffer, stoppingAtBoundary: true)
+                buffer = buffer.getSlice(at: buffer.readerIndex, length: passed) ?? ByteBuffer()
+                if buffer.readableBytes > 0 { partner?.partnerWrite(buffer) }
+                if serverStream.isAtBoundary { endWithNotice(context: context) }
+                return
+            }
+            _ = serverStream.advance(over: buffer, stoppingAtBoundary: false)
+        }
         partner?.partnerWrite(buffer)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is SessionEndRequest else { return context.fireUserInboundEventTriggered(event) }
+        // Fired on the client channel; the server's stream is followed on the partner.
+        if serverStream == nil, let partner { partner.endRequested() } else { endRequested() }
+    }
+
+    /// Ends the session now if the server's stream is between messages, else at its next boundary.
+    private func endRequested() {
+        guard let context else { return }
+        guard let serverStream else { return context.close(promise: nil) }
+        if serverStream.isAtBoundary { return endWithNotice(context: context) }
+        ending = .requested
+        context.eventLoop.scheduleTask(in: SessionEndRequest.boundaryWait) { [channel = context.channel] in channel.close(promise: nil) }
+    }
+
+    /// Sends the client the engine's notice, then closes both sides.
+    private func endWithNotice(context: ChannelHandlerContext) {
+        guard let serverStream, let partner, ending != .noticeSent else { return context.close(promise: nil) }
+        ending = .noticeSent
+        partner.partnerWrite(serverStream.shutdownNotice)
+        partner.partnerClosed()
+        context.close(promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

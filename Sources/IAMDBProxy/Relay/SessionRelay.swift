@@ -7,12 +7,14 @@ enum SessionRelay {
     /// glue pair. `clientHandlers` sit in front of the client's glue (an engine's command
     /// inspector); an idle timeout is added when the listener has one. Bytes the client sent
     /// early pass through those handlers; bytes the upstream sent early go to the client.
-    /// `observers` (off unless given) see each direction's messages just before its glue.
+    /// `observers` (off unless given) see each direction's messages just before its glue;
+    /// `serverStream` lets a `SessionEndRequest` end the session with the engine's notice.
     static func start(client context: ChannelHandlerContext, upstream upstreamChannel: any Channel, pendingClientBytes: ByteBuffer, pendingUpstreamBytes: ByteBuffer, clientHandlers: [any ChannelHandler] = [],
                       idleTimeoutSeconds: Double?, counters: (up: ByteCounter, down: ByteCounter)? = nil,
-                      observers: (client: (any ChannelHandler)?, upstream: (any ChannelHandler)?) = (nil, nil)
+                      observers: (client: (any ChannelHandler)?, upstream: (any ChannelHandler)?) = (nil, nil),
+                      serverStream: (any ServerStreamEnding)? = nil
     ) throws -> (client: GlueHandler, upstream: GlueHandler) {
-        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair(counting: counters)
+        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair(counting: counters, serverStream: serverStream)
         try upstreamChannel.pipeline.syncOperations.addHandlers([observers.upstream, upstreamGlue].compactMap { $0 })
         var handlers = clientHandlers
         if let idleTimeoutSeconds {

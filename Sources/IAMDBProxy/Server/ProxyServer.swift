@@ -152,6 +152,14 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
+    /// A second SIGTERM/SIGINT: sessions still open are ended now (with their engine's
+    /// shutdown error) instead of after `max_sigterm_delay`. Ignored before the first.
+    public func endOpenSessionsNow() {
+        guard isShuttingDown else { return }
+        logger.info("asked again to stop; ending open sessions now")
+        limits.sessions.stopWaiting()
+    }
+
     /// Stops accepting new connections.
     public func stopListening() async {
         for entry in bound.withLock({ listeners in defer { listeners = [] }; return listeners }) {
@@ -175,10 +183,18 @@ public final class ProxyServer: Service, Sendable {
         }
         await stopListening()
         let sessions = limits.sessions
+        if sessions.count > 0 {
+            logger.info("waiting for open sessions to finish", metadata: [
+                "open_sessions": "\(sessions.count)", "max_sigterm_delay": "\(configuration.maxSigtermDelay)",
+                "hint": "send SIGTERM or SIGINT again to end them now",
+            ])
+        }
         let drained = await sessions.waitUntilIdle(timeout: configuration.maxSigtermDelay)
-        let cut = drained ? 0 : sessions.closeAll()
+        let cut = drained ? 0 : sessions.endAll()
         if cut > 0 {
-            logger.warning("closed sessions still open after max_sigterm_delay", metadata: ["sessions_cut": "\(cut)"])
+            // Their shutdown errors are on the way; exiting now could lose them.
+            _ = await sessions.waitUntilIdle(timeout: Double((SessionEndRequest.boundaryWait * 3).nanoseconds) / 1e9)
+            logger.warning("ended sessions still open after max_sigterm_delay (each was sent its engine's shutdown error)", metadata: ["sessions_cut": "\(cut)"])
             if !configuration.exitZeroOnSigterm { throw SessionsCut(count: cut) }
         } else {
             logger.info("all sessions finished; exiting")

@@ -25,6 +25,8 @@ protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, Senda
     func forgetSession()
     /// Observers that count this engine's messages, for the trace-level wire summary.
     func makeWireSummaries() -> WireSummaries
+    /// Follows the server's messages so a shutdown can end the session with the engine's error.
+    func makeServerStream() -> any ServerStreamEnding
     /// What a failed login's reason most likely means, from the engine's table of server messages.
     static func likelyCause(of reason: String) -> String?
 }
@@ -185,12 +187,22 @@ extension LoginSessionHandler {
             let glue = try SessionRelay.start(
                 client: context, upstream: upstreamChannel, pendingClientBytes: pending.client, pendingUpstreamBytes: pending.upstream,
                 clientHandlers: clientHandlers, idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds,
-                counters: (runtime.bytesUp, runtime.bytesDown), observers: (summaries?.handlers.client, summaries?.handlers.upstream))
+                counters: (runtime.bytesUp, runtime.bytesDown), observers: (summaries?.handlers.client, summaries?.handlers.upstream),
+                serverStream: makeServerStream())
             record.wireSummaries = summaries
             record.relaying(glue, user: machine.user, database: machine.database)
         } catch {
             finish(error: nil, reason: "cannot start relaying: \(error)")
         }
+    }
+
+    /// For `userInboundEventTriggered`: true (and the connection closing) when the event asks a
+    /// session that is still logging in to end; a relaying one is ended by its glue.
+    func endIfRequested(_ event: Any, context: ChannelHandlerContext) -> Bool {
+        guard event is SessionEndRequest else { return false }
+        record.failure = record.failure ?? "closed before login finished: the proxy is shutting down"
+        context.close(promise: nil)
+        return true
     }
 
     /// A login that did not finish within the handshake timeout, once the client has said who it is.

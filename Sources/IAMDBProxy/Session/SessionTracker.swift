@@ -8,6 +8,8 @@ final class SessionTracker: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: any Channel] = [:]
         var idleWaiters: [UUID: CheckedContinuation<Bool, Never>] = [:]
+        /// `stopWaiting` was called: waits end at once.
+        var waitsEnded = false
     }
 
     private let state = Mutex(State())
@@ -36,13 +38,14 @@ final class SessionTracker: Sendable {
     func waitUntilIdle(timeout: TimeInterval) async -> Bool {
         let id = UUID()
         return await withCheckedContinuation { continuation in
-            let idle = state.withLock { state in
+            let answer = state.withLock { state -> Bool? in
                 if state.channels.isEmpty { return true }
+                if state.waitsEnded { return false }
                 state.idleWaiters[id] = continuation
-                return false
+                return nil
             }
-            if idle {
-                continuation.resume(returning: true)
+            if let answer {
+                continuation.resume(returning: answer)
                 return
             }
             DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [self] in
@@ -51,10 +54,28 @@ final class SessionTracker: Sendable {
         }
     }
 
-    /// Closes every session still open; returns how many there were.
-    func closeAll() -> Int {
+    /// Ends every wait for idleness now and from now on (answering false unless idle): the
+    /// operator asked a second time to stop.
+    func stopWaiting() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            state.waitsEnded = true
+            defer { state.idleWaiters = [:] }
+            return Array(state.idleWaiters.values)
+        }
+        waiters.forEach { $0.resume(returning: false) }
+    }
+
+    /// Asks every session still open to end (`SessionEndRequest`: the engine's shutdown error
+    /// at the next message boundary), closing any that has not within twice the boundary wait;
+    /// returns how many there were.
+    func endAll() -> Int {
         let channels = state.withLock { Array($0.channels.values) }
-        channels.forEach { $0.close(promise: nil) }
+        for channel in channels {
+            channel.eventLoop.execute {
+                channel.pipeline.fireUserInboundEventTriggered(SessionEndRequest())
+            }
+            channel.eventLoop.scheduleTask(in: SessionEndRequest.boundaryWait * 2) { channel.close(promise: nil) }
+        }
         return channels.count
     }
 }

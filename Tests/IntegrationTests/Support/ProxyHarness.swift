@@ -19,15 +19,19 @@ final class ProxyHarness: Sendable {
     static func start(
         _ env: TestEnvironment, identity: TestEnvironment.Identity?, extraEnvironment: [String: String] = [:], listenerYAML: String = "",
         upstream: String? = nil, trustTestCA: Bool = true, serverName: String? = nil, topYAML: String = "",
-        engine: String = "postgres", listen: String? = nil, openFileLimit: Int? = nil, moreListenersYAML: String = ""
+        engine: String = "postgres", listen: String? = nil, openFileLimit: Int? = nil, moreListenersYAML: String = "",
+        defaultDrain: Bool = false
     ) async throws -> ProxyHarness {
         let defaultUpstream = "localhost:\(engine == "mysql" ? env.mysql.port : env.postgres.port)"
         let port = try await freePort()
         let folder = NSTemporaryDirectory() + "iam-db-proxy-harness-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let configurationFile = folder + "/proxy.yaml"
+        // A test's proxy stops at once unless the test is about draining (the default drain waits 25 s).
+        let drain = defaultDrain || topYAML.contains("max_sigterm_delay") ? "" : "max_sigterm_delay: 0"
         let yaml = """
             \(topYAML)
+            \(drain)
             listeners:
               - name: \(engine == "mysql" ? "my" : "pg")
                 engine: \(engine)

@@ -1,0 +1,38 @@
+import NIOCore
+
+/// An engine's way to end a relayed session on purpose: it follows the server's messages to
+/// the client and, between two of them, gives the error its clients know as "the server is
+/// going away" (PostgreSQL `57P01`, MySQL 1053), so a driver reports a shutdown rather than a
+/// broken connection, and a pool reconnects instead of retrying on a dead socket.
+protocol ServerStreamEnding: AnyObject {
+    var isAtBoundary: Bool { get }
+    /// Moves over server bytes on their way to the client (see `MessageCursor.advance`).
+    func advance(over bytes: ByteBuffer, stoppingAtBoundary: Bool) -> Int
+    /// The bytes to send the client at a boundary.
+    var shutdownNotice: ByteBuffer { get }
+}
+
+/// Asks a session to end (fired into the client channel's pipeline). A relaying session sends
+/// its engine's notice at the next server message boundary, then closes; one still logging in
+/// closes at once.
+struct SessionEndRequest: Sendable {
+    /// How long a relaying session may wait for a boundary before it is simply closed.
+    static let boundaryWait: TimeAmount = .seconds(1)
+}
+
+/// A `ServerStreamEnding` for a length-prefixed wire format: a cursor over its messages, and
+/// the engine's notice.
+final class FramedServerStream<Framing: MessageFraming>: ServerStreamEnding {
+    private var cursor = MessageCursor<Framing>()
+    let shutdownNotice: ByteBuffer
+
+    init(shutdownNotice: ByteBuffer) {
+        self.shutdownNotice = shutdownNotice
+    }
+
+    var isAtBoundary: Bool { cursor.isAtBoundary }
+
+    func advance(over bytes: ByteBuffer, stoppingAtBoundary: Bool) -> Int {
+        cursor.advance(over: bytes, stoppingAtBoundary: stoppingAtBoundary)
+    }
+}
