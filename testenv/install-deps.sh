@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the system packages the local servers, tests and demo need, when missing.
+# Installs the system packages the local servers, tests and demo need, when missing
+# (prometheus for promtool, which checks the example alert rules).
 set -euo pipefail
 needed=()
-for pkg in postgresql-15 postgresql-client-15 libpq-dev mariadb-server mariadb-client libpam-python openssl python3 sysbench libfaketime; do
+for pkg in postgresql-15 postgresql-client-15 libpq-dev mariadb-server mariadb-client libpam-python openssl python3 sysbench libfaketime prometheus; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done
 if [ ${#needed[@]} -gt 0 ]; then

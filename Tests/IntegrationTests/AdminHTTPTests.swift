@@ -192,4 +192,28 @@ import Testing
         #expect(answer.closed, "the idle admin connection was not closed")
         #expect(ContinuousClock.now - started < .seconds(25))
     }
+
+    /// The shipped alert rules: valid for promtool, each alert fires on the series meant to fire
+    /// it (alerts.test.yaml), and every metric they name is one a running proxy exports.
+    @Test func exampleAlertRulesPassPromtoolAndNameOnlyExportedMetrics() async throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("config/prometheus")
+        let rules = folder.appendingPathComponent("alerts.yaml").path
+        let check = try runProcess("/usr/bin/promtool", ["check", "rules", rules])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        let unit = try runProcess("/usr/bin/promtool", ["test", "rules", folder.appendingPathComponent("alerts.test.yaml").path])
+        #expect(unit.status == 0, "\(unit.stdout)\(unit.stderr)")
+
+        // Temporary credentials, so the expiry gauge has a sample too.
+        let (proxy, admin) = try await start(identity: env.temporary, listenerYAML: "max_connections: 10")
+        defer { proxy.stop() }
+        #expect(try proxy.psql(env, ["-c", "SELECT 1"]).status == 0)
+        let exported = Set(try admin.get("/metrics").body.split(separator: "\n").compactMap { line -> String? in
+            line.hasPrefix("# TYPE ") ? String(line.split(separator: " ")[2]) : nil
+        })
+        let text = try String(contentsOfFile: rules, encoding: .utf8)
+        let named = Set(text.matches(of: /(iam_db_proxy|process)_[a-z_]+/).map { String($0.output.0) })
+        #expect(named.count >= 8, "\(named)")
+        #expect(named.subtracting(exported).isEmpty, "named in the rules but not exported: \(named.subtracting(exported).sorted())")
+    }
 }
