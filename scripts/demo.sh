@@ -10,6 +10,8 @@ command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 PORT="${DEMO_PORT:-15432}"
 MYSQL_PORT="${DEMO_MYSQL_PORT:-13306}"
+# For clients that require TLS (MariaDB 11.4+ by default, mysql --ssl): a listener with client_tls.
+MYSQL_TLS_PORT="${DEMO_MYSQL_TLS_PORT:-13307}"
 CONFIG=/tmp/iam-db-proxy-demo.yaml
 PIDFILE=/tmp/iam-db-proxy-demo.pid
 LOG=/tmp/iam-db-proxy-demo.log
@@ -45,11 +47,18 @@ listeners:
     upstream: localhost:$TESTENV_MYSQL_PORT
     iam_region: us-east-1
     tls: {mode: verify-full, ca_file: $TESTENV_CA_FILE}
+  - name: mysql-client-tls
+    engine: mysql
+    listen: 127.0.0.1:$MYSQL_TLS_PORT
+    upstream: localhost:$TESTENV_MYSQL_PORT
+    iam_region: us-east-1
+    tls: {mode: verify-full, ca_file: $TESTENV_CA_FILE}
+    client_tls: {cert_file: $TESTENV_DIR/ca/server.pem, key_file: $TESTENV_DIR/ca/server.key}
 YAML
 nohup "$BIN" --config "$CONFIG" >"$LOG" 2>&1 &
 echo $! > "$PIDFILE"
-for _ in $(seq 1 50); do [ "$(grep -c "listening" "$LOG" 2>/dev/null)" = 2 ] && break; sleep 0.2; done
-[ "$(grep -c "listening" "$LOG")" = 2 ] || { echo "demo: the proxy did not start:"; cat "$LOG"; exit 1; }
+for _ in $(seq 1 50); do [ "$(grep -c "listening" "$LOG" 2>/dev/null)" = 3 ] && break; sleep 0.2; done
+[ "$(grep -c "listening" "$LOG")" = 3 ] || { echo "demo: the proxy did not start:"; cat "$LOG"; exit 1; }
 
 echo "demo: psql -> iam-db-proxy (127.0.0.1:$PORT, plaintext, no password) -> TLS verify-full + IAM token -> PostgreSQL" >&2
 psql "host=127.0.0.1 port=$PORT dbname=appdb user=iam_user sslmode=disable" \
@@ -57,11 +66,15 @@ psql "host=127.0.0.1 port=$PORT dbname=appdb user=iam_user sslmode=disable" \
 echo "demo: mariadb -> iam-db-proxy (127.0.0.1:$MYSQL_PORT, plaintext, no password) -> TLS verify-full + IAM token -> MariaDB" >&2
 mariadb -h 127.0.0.1 -P "$MYSQL_PORT" -u iam_user --skip-ssl appdb \
     -e "SELECT CURRENT_USER() AS current_user_, VARIABLE_VALUE AS upstream_tls FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_version'"
+echo "demo: mariadb --ssl-verify-server-cert -> iam-db-proxy (127.0.0.1:$MYSQL_TLS_PORT, client_tls) -> TLS verify-full + IAM token -> MariaDB" >&2
+mariadb -h localhost --protocol=tcp -P "$MYSQL_TLS_PORT" -u iam_user --ssl-verify-server-cert --ssl-ca="$TESTENV_CA_FILE" appdb \
+    -e "SELECT CURRENT_USER() AS current_user_; \\s" | grep -E "current_user_|iam_user|SSL:"
 cat <<TXT
 iam-db-proxy is running (pid $(cat "$PIDFILE"), config $CONFIG, log $LOG). Connect with any client:
   psql "host=127.0.0.1 port=$PORT dbname=appdb user=iam_user sslmode=disable"
   pgbench -h 127.0.0.1 -p $PORT -U iam_user appdb
   mariadb -h 127.0.0.1 -P $MYSQL_PORT -u iam_user --skip-ssl appdb
+  mariadb -h localhost --protocol=tcp -P $MYSQL_TLS_PORT -u iam_user --ssl-verify-server-cert --ssl-ca=$TESTENV_CA_FILE appdb   # clients that require TLS
 Sign a token yourself (same credentials in the environment): $BIN token --host localhost --port $TESTENV_PG_PORT --user iam_user --region us-east-1
 Stop the proxy: kill \$(cat $PIDFILE)      Stop the database servers: testenv/stop.sh
 TXT

@@ -164,4 +164,22 @@ import Testing
         #expect(result.stdout.hasPrefix("iam_user@%\n"))
         #expect(result.stdout.contains("SSL:\t\t\tCipher in use is") || result.stdout.contains("Cipher in use"), "\(result.stdout)")
     }
+
+    /// A client that requires TLS (here `--ssl-verify-server-cert`; MariaDB 11.4+ clients by
+    /// default) leaves right after the greeting; the close line says why and what to do.
+    @Test func aClientThatRequiresTLSFromAListenerWithoutItGetsAHint() async throws {
+        let proxy = try await start("")
+        defer { proxy.stop() }
+        let result = try runProcess("/usr/bin/mariadb", [
+            "-h", "127.0.0.1", "-P", "\(proxy.port)", "-u", env.mysql.iam_user, "--ssl-verify-server-cert", "--ssl-ca=\(env.ca_file)",
+            "-e", "SELECT 1", env.mysql.database,
+        ])
+        #expect(result.status != 0)
+        #expect(await proxy.logs.waitFor("connection closed"))
+        #expect(proxy.logs.text.contains("on loopback connect with --skip-ssl (ssl-mode=DISABLED), or give this listener client_tls"),
+                "\(result.stderr)\n\(proxy.logs.text)")
+        // A client that answers is not given the hint.
+        #expect(try proxy.mariadb(env, "SELECT 1").status == 0)
+        #expect(proxy.logs.text.components(separatedBy: "give this listener client_tls").count == 2, "\(proxy.logs.text)")
+    }
 }

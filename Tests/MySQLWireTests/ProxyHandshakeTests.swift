@@ -30,6 +30,18 @@ import Testing
         return buffer
     }
 
+    @Test func aClientGreetedWithoutTLSThatHasNotAnsweredIsTheTLSRequiringKind() {
+        var machine = Self.makeMachine()
+        _ = machine.start(connectionID: 1, scramble: Self.scramble)
+        #expect(machine.greetedWithoutTLSAndUnanswered)
+        var response = Self.responseBytes()
+        _ = machine.clientBytes(&response)
+        #expect(!machine.greetedWithoutTLSAndUnanswered, "it answered")
+        var offered = Self.makeMachine(tls: true)
+        _ = offered.start(connectionID: 1, scramble: Self.scramble)
+        #expect(!offered.greetedWithoutTLSAndUnanswered, "TLS was on offer")
+    }
+
     /// Drives an upstream login to its end; returns what the client would see.
     static func logIn(_ machine: inout MySQLProxyHandshake, okSequenceID: UInt8 = 3) -> [MySQLProxyHandshake.Action] {
         var greeting = ByteBuffer()

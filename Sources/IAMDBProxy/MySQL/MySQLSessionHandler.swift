@@ -171,5 +171,10 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
 
     func forgetSession() {
         state.sessions.remove(connectionID)
+        if machine.greetedWithoutTLSAndUnanswered, clientBuffer.readableBytes == 0 {
+            // A hint on the close line, not a warning of its own: a TCP health check leaves the same way.
+            record.hint = "the client left after the greeting without answering; a client that requires TLS (mysql --ssl, ssl-mode=REQUIRED, "
+                + "MariaDB 11.4+ clients by default) does that: on loopback connect with --skip-ssl (ssl-mode=DISABLED), or give this listener client_tls"
+        }
     }
 }

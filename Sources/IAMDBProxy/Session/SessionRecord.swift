@@ -12,6 +12,8 @@ struct SessionRecord {
     var failure: String?
     /// No password could be made for the login (no credentials, or the source failed).
     var noCredentials = false
+    /// What the operator can do about how the connection ended, when the engine can tell.
+    var hint: String?
     /// What the connection was, when not a session (`cancel` for a PostgreSQL CancelRequest).
     var kind: String?
     var glue: (client: GlueHandler, upstream: GlueHandler)?
@@ -76,6 +78,7 @@ struct SessionRecord {
         }
         if let failure { metadata["error"] = "\(failure)" }
         if let kind { metadata["kind"] = "\(kind)" }
+        if let hint { metadata["hint"] = "\(hint)" }
         logger.info("connection closed", metadata: metadata)
         if let wireSummaries {
             logger.trace("wire summary", metadata: ["client": "\(wireSummaries.client.summary)", "server": "\(wireSummaries.server.summary)"])

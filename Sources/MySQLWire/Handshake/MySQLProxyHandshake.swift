@@ -67,6 +67,12 @@ public struct MySQLProxyHandshake: Sendable {
     public var database: String { response?.database ?? "" }
     public var isRelaying: Bool { phase == .relaying }
     public var hasReadResponse: Bool { phase == .loggingIn || phase == .relaying }
+    /// Greeted with no TLS on offer, the client has sent nothing: if it leaves now it most likely
+    /// requires TLS (`mysql --ssl`, `ssl-mode=REQUIRED`, MariaDB 11.4+ clients by default) —
+    /// or it is a TCP health check, which looks the same.
+    public var greetedWithoutTLSAndUnanswered: Bool {
+        phase == .awaitingResponse && !configuration.clientTLSAvailable && expectedClientSequenceID == 1
+    }
 
     /// What the client may use: the server's flags without those the proxy cannot relay.
     public var offeredCapabilities: CapabilityFlags {
