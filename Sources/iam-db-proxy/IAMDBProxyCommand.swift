@@ -12,7 +12,7 @@ struct IAMDBProxyCommand: AsyncParsableCommand {
             the standard AWS credentials chain.
             """,
         version: ProxyVersion.string,
-        subcommands: [RunCommand.self, CheckCommand.self, TokenCommand.self, VersionCommand.self],
+        subcommands: [RunCommand.self, CheckCommand.self, TokenCommand.self, HealthCommand.self, VersionCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -90,11 +90,14 @@ struct RunCommand: AsyncParsableCommand {
                 continue
             }
             logger.info("SIGHUP: reloading the configuration")
+            let notifier = ServiceManagerNotifier()
+            notifier.reloading()
             do {
                 await server.reload(try makeConfiguration().configuration)
             } catch {
                 server.reloadFailed("\(error)")
             }
+            notifier.ready(status: "configuration reloaded")
         }
     }
 

@@ -49,6 +49,12 @@ import Testing
         #expect(orphan?.keyPath == "IAM_DB_PROXY_ADMIN_TOKEN" && orphan?.message.contains("--http-listen") == true)
     }
 
+    /// With flags only, SIGTERM used to cut every session at once (max_sigterm_delay 0).
+    @Test func flagsAloneDrainForTwentyFiveSeconds() throws {
+        let read = try ConfigurationOverlay(flags: [.upstream: "db.example"], environment: [:]).configuration().configuration
+        #expect(read.minSigtermDelay == 0 && read.maxSigtermDelay == 25)
+    }
+
     @Test func readinessChecksComeFromTheFileOrAFlagAndNeedTheAdminServer() throws {
         let path = try Self.file(Self.fileYAML)
         #expect(try ConfigurationOverlay(flags: [.config: path], environment: [:]).configuration().configuration.http?.readinessChecks == [],

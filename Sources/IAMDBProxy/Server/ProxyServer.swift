@@ -175,8 +175,11 @@ public final class ProxyServer: Service, Sendable {
         let admin = try await startAdmin()
         defer { admin?.close(promise: nil) }
         try await start()
+        let notifier = ServiceManagerNotifier()
+        notifier.ready(status: "listening on \(configuration.listeners.count) listener\(configuration.listeners.count == 1 ? "" : "s")")
         await waitForShutdownRequest()
         shuttingDown.store(true, ordering: .releasing)
+        notifier.stopping()
         logger.info("shutting down", metadata: ["open_sessions": "\(limits.sessions.count)"])
         if configuration.minSigtermDelay > 0 {
             try? await Task.sleep(for: .milliseconds(Int(configuration.minSigtermDelay * 1000)))
