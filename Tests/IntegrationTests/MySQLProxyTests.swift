@@ -13,6 +13,15 @@ import Testing
         try await ProxyHarness.start(env, identity: env.temporary, listenerYAML: listenerYAML, engine: "mysql")
     }
 
+    /// As a container's numeric user (not root) runs it (see the PostgreSQL test of the same name).
+    @Test func aProxyRunAsANonRootUserServesSessions() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.temporary, engine: "mysql", unprivileged: true)
+        defer { proxy.stop() }
+        let result = try proxy.mariadb(env, "SELECT CURRENT_USER()")
+        #expect(result.status == 0, "\(result.stderr)\n\(proxy.logs.text)")
+        #expect(result.stdout == "iam_user@%\n")
+    }
+
     @Test func mariadbClientLogsInAsTheIAMUserOverUpstreamTLS() async throws {
         // At trace level, to show that not even the most verbose log carries a secret.
         let proxy = try await ProxyHarness.start(env, identity: env.temporary, extraEnvironment: ["IAM_DB_PROXY_LOG_LEVEL": "trace"],

@@ -26,6 +26,16 @@ import Testing
         #expect(!proxy.logs.text.contains(env.temporary.secret_access_key))
     }
 
+    /// As a container's numeric user (not root) runs it: TCP_NODELAY was once set as a socket-
+    /// level option, which is SO_DEBUG there, refused to non-root users, so every session was closed at accept.
+    @Test func aProxyRunAsANonRootUserServesSessions() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.temporary, unprivileged: true)
+        defer { proxy.stop() }
+        let result = try proxy.psql(env, ["-c", "SELECT current_user"])
+        #expect(result.status == 0, "\(result.stderr)\n\(proxy.logs.text)")
+        #expect(result.stdout == "iam_user\n")
+    }
+
     /// The relay's message observer on a real session, at trace level: the client's Query and
     /// Terminate, and the transaction status of the server's last ReadyForQuery (in a
     /// transaction, as psql left it).

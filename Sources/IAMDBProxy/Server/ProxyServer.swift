@@ -115,7 +115,7 @@ public final class ProxyServer: Service, Sendable {
                 }
             switch listener.listen {
             case .tcp(let address):
-                bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 return BoundListener(slot: slot, channel: try await bootstrap.bind(host: address.host, port: address.port).get())
             case .unix(let path):
                 try UnixSocketFile.prepare(path)

@@ -53,7 +53,7 @@ final class UpstreamLink {
         let link = NIOLoopBound(self, eventLoop: eventLoop)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(dial.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: dial.writeBufferWaterMark)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

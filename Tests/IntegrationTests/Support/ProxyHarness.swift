@@ -1,5 +1,6 @@
 import TestSupport
 import Foundation
+import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -20,7 +21,7 @@ final class ProxyHarness: Sendable {
         _ env: TestEnvironment, identity: TestEnvironment.Identity?, extraEnvironment: [String: String] = [:], listenerYAML: String = "",
         upstream: String? = nil, trustTestCA: Bool = true, serverName: String? = nil, topYAML: String = "",
         engine: String = "postgres", listen: String? = nil, openFileLimit: Int? = nil, moreListenersYAML: String = "",
-        defaultDrain: Bool = false
+        defaultDrain: Bool = false, unprivileged: Bool = false
     ) async throws -> ProxyHarness {
         let defaultUpstream = "localhost:\(engine == "mysql" ? env.mysql.port : env.postgres.port)"
         let port = try await freePort()
@@ -58,7 +59,10 @@ final class ProxyHarness: Sendable {
         process.executableURL = URL(fileURLWithPath: signalResettingLauncher[0])
         // A low descriptor limit (soft and hard) is set with prlimit, so the proxy cannot raise it.
         let limit = openFileLimit.map { ["/usr/bin/prlimit", "--nofile=\($0):\($0)", "--"] } ?? []
-        process.arguments = Array(signalResettingLauncher.dropFirst()) + limit + [executable, "--config", configurationFile]
+        // As a container's numeric non-root user would run it (the tests themselves run as root in CI).
+        let user = unprivileged && getuid() == 0 ? ["/usr/sbin/chroot", "--userspec=65532:65532", "/"] : []
+        if !user.isEmpty { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder) }
+        process.arguments = Array(signalResettingLauncher.dropFirst()) + limit + user + [executable, "--config", configurationFile]
         process.environment = variables
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
