@@ -13,6 +13,9 @@ struct CheckCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigurationOptions
 
+    /// Accepted so a `run` command line can be checked as written; `check` prints plain lines.
+    @OptionGroup var logging: LoggingOptions
+
     @Flag(name: .long, help: "Also dial every listener's upstream, complete TLS and log in with a token; one line per listener.")
     var connect = false
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import Foundation
 import IAMDBProxy
 
@@ -51,10 +52,13 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("http-listen"), help: "Serve /startup, /liveness, /readiness, /metrics and POST /quitquitquit on HOST:PORT.")
     var httpListen: String?
 
+    @Option(name: .customLong("readiness-checks"), help: "What else /readiness needs, comma-separated: credentials, connection_limit (default: none).")
+    var readinessChecks: String?
+
     @Option(name: .customLong("min-sigterm-delay"), help: "After SIGTERM, seconds to keep accepting while readiness says no (default 0).")
     var minSigtermDelay: String?
 
-    @Option(name: .customLong("max-sigterm-delay"), help: "Then seconds open sessions may take to finish before they are closed (default 0).")
+    @Option(name: .customLong("max-sigterm-delay"), help: "Then seconds open sessions may take to finish before they are ended (default 25).")
     var maxSigtermDelay: String?
 
     @Flag(name: .customLong("exit-zero-on-sigterm"), help: "Exit 0 after SIGTERM even when sessions had to be closed.")
@@ -66,12 +70,39 @@ struct ConfigurationOptions: ParsableArguments {
             (.config, config), (.engine, engine), (.listen, listen), (.upstream, upstream), (.iamHost, iamHost),
             (.iamDefaultPort, iamDefaultPort), (.iamRegion, iamRegion), (.tlsMode, tlsMode), (.caFile, caFile), (.serverName, serverName),
             (.users, users.isEmpty ? nil : users.joined(separator: ",")), (.allowRemote, allowRemote ? "true" : nil),
-            (.region, region), (.profile, profile), (.httpListen, httpListen), (.minSigtermDelay, minSigtermDelay),
+            (.region, region), (.profile, profile), (.httpListen, httpListen), (.readinessChecks, readinessChecks), (.minSigtermDelay, minSigtermDelay),
             (.maxSigtermDelay, maxSigtermDelay), (.exitZeroOnSigterm, exitZeroOnSigterm ? "true" : nil),
         ]
         var flags: [ConfigurationOverlay.Setting: String] = [:]
         for (setting, value) in given { flags[setting] = value }
         return ConfigurationOverlay(flags: flags, deprecatedFlags: deprecatedIAMPort.map { ["--iam-port": $0] } ?? [:],
                                     environment: ProcessInfo.processInfo.environment)
+    }
+}
+
+/// How the proxy logs: taken by `run`, and by `check` so that it accepts every flag `run` does
+/// (a task definition's command can be checked as written).
+struct LoggingOptions: ParsableArguments {
+    @Option(name: .customLong("log-level"), help: "trace, debug, info (default), notice, warning, error or critical.")
+    var logLevelOption: String?
+
+    @Option(name: .customLong("log-format"), help: "text (default) or json (one object a line).")
+    var logFormatOption: String?
+
+    var logLevel: String { Self.setting(logLevelOption, "LOG_LEVEL") ?? "info" }
+    var logFormat: String { Self.setting(logFormatOption, "LOG_FORMAT") ?? "text" }
+
+    /// A flag's value, else the `IAM_DB_PROXY_<NAME>` environment variable.
+    static func setting(_ flag: String?, _ name: String) -> String? {
+        if let flag { return flag }
+        guard let value = ProcessInfo.processInfo.environment["IAM_DB_PROXY_" + name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    func validate() throws {
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format (IAM_DB_PROXY_LOG_FORMAT) must be text or json") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level (IAM_DB_PROXY_LOG_LEVEL) must be trace, debug, info, notice, warning, error or critical")
+        }
     }
 }

@@ -24,28 +24,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("user"), help: "Allow only this database user (repeatable).")
     var users: [String] = []
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info (default), notice, warning, error or critical.")
-    var logLevelOption: String?
+    @OptionGroup var logging: LoggingOptions
 
-    @Option(name: .customLong("log-format"), help: "text (default) or json (one object a line).")
-    var logFormatOption: String?
-
-    var logLevel: String { setting(logLevelOption, "LOG_LEVEL") ?? "info" }
-    var logFormat: String { setting(logFormatOption, "LOG_FORMAT") ?? "text" }
-
-    /// A flag's value, else the `IAM_DB_PROXY_<NAME>` environment variable.
-    func setting(_ flag: String?, _ name: String) -> String? {
-        if let flag { return flag }
-        guard let value = ProcessInfo.processInfo.environment["IAM_DB_PROXY_" + name], !value.isEmpty else { return nil }
-        return value
-    }
-
-    func validate() throws {
-        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format (IAM_DB_PROXY_LOG_FORMAT) must be text or json") }
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level (IAM_DB_PROXY_LOG_LEVEL) must be trace, debug, info, notice, warning, error or critical")
-        }
-    }
+    var logLevel: String { logging.logLevel }
+    var logFormat: String { logging.logFormat }
 
     func run() async throws {
         let configuration: ProxyConfiguration
