@@ -57,6 +57,8 @@ $SUDO buildah config \
     "$container"
 
 $SUDO buildah commit --quiet --format docker --rm "$container" "$IMAGE" >/dev/null
+# The image this name pointed at before is left untagged: drop it, so rebuilds do not pile up.
+$SUDO buildah rmi --prune >/dev/null 2>&1 || true
 mkdir -p "$(dirname "$OUTPUT")"
 rm -f "$OUTPUT"
 $SUDO buildah push --quiet "$IMAGE" "docker-archive:$OUTPUT:$IMAGE" >/dev/null
