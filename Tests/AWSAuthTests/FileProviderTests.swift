@@ -18,11 +18,11 @@ import Testing
         }
     }
 
-    @Test func iniParsingHandlesCommentsAndSubsections() {
-        let sections = INIFile.parse(text: """
+    @Test func iniParsingHandlesCommentsAndSubsections() throws {
+        let sections = try INIFile.parse(text: """
             # comment
             [profile dev]
-            region = eu-west-1 ; trailing comment
+            region = eu-west-1
             s3 =
               max_concurrent_requests = 20
             Aws_Access_Key_Id=AKID
@@ -34,6 +34,7 @@ import Testing
         #expect(sections[0].1["region"] == "eu-west-1")
         #expect(sections[0].1["aws_access_key_id"] == "AKID")
         #expect(sections[0].1["max_concurrent_requests"] == nil)
+        #expect(sections[0].1["s3"] == "\nmax_concurrent_requests = 20")
     }
 
     @Test func profilesFromBothFilesAndSelection() async throws {
@@ -117,6 +118,55 @@ import Testing
             let path = try folder.write("bad\(index).sh", script, executable: true)
             await #expect { try await ProcessCredentialProvider(command: path, timeout: .milliseconds(500)).credentials() } throws: { error in
                 "\(error)".contains(expected)
+            }
+        }
+    }
+}
+
+/// The files as botocore reads them (RawConfigParser), where they once differed.
+@Suite struct SharedFileDialectTests {
+    /// `AWS_CONFIG_FILE=/dev/null` is the usual way to say "no config file".
+    @Test func devNullIsAnEmptyFile() throws {
+        let files = try SharedConfigFiles.load(environment: AWSEnvironment(["AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"]))
+        #expect(files.configProfiles.isEmpty && files.credentialsProfiles.isEmpty)
+    }
+
+    /// Texts botocore's reader (`botocore.configloader.raw_config_parse`) parses one way, or
+    /// refuses; ours must agree on each (Oracle/botocore_ini.py).
+    @Test func theReaderAgreesWithBotocoresOnEveryText() throws {
+        let texts = [
+            "[default]\naws_secret_access_key = abc #not a comment\ncredential_process = /bin/helper --flag ;x\n",
+            "[default]\nregion: eu-west-1\n",
+            "[default]\nregion = us-east-1\n[default]\nregion = eu-west-1\n",
+            "[default]\nregion = us-east-1\nregion = eu-west-1\n",
+            "[default]\n  # an indented comment\nregion = us-east-1\n; another\n",
+            "region = us-east-1\n[default]\n",
+            "[default]\njust some words\n",
+            "[profile dev]\ns3 =\n  max_concurrent_requests = 20\n  addressing_style = path\nregion=ap-south-1\n",
+            "[default]\nCredential_Process = helper\n  --continued\n",
+            "[default]\n",
+            "",
+        ]
+        let folder = try TemporaryFolder()
+        let paths = try texts.enumerated().map { try folder.write("ini\($0.offset)", $0.element) }
+        let oracle = repositoryRoot.appendingPathComponent("Tests/AWSAuthTests/Oracle/botocore_ini.py").path
+        let result = try runProcess("/usr/bin/env", ["python3", oracle] + paths)
+        try #require(result.status == 0, "botocore oracle failed: \(result.stderr)")
+        let expected = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [Any]
+        for (index, path) in paths.enumerated() {
+            let ours: Any
+            do {
+                let sections = try INIFile.parse(path: path)
+                ours = Dictionary(sections, uniquingKeysWith: { first, _ in first })
+            } catch {
+                ours = "error"
+            }
+            let botocore = expected[index]
+            if let refused = botocore as? String {
+                #expect(ours as? String == "error", "text \(index): botocore refuses it (\(refused)); ours read \(ours)")
+            } else {
+                #expect((ours as? [String: [String: String]]) == (botocore as? [String: [String: String]]),
+                        "text \(index): botocore read \(botocore), ours \(ours)")
             }
         }
     }

@@ -175,6 +175,31 @@ import Testing
         }
     }
 
+    /// botocore's STS client has the session's region: the environment's before the profile's.
+    @Test func assumeRoleAsksSTSInTheEnvironmentsRegionBeforeTheProfiles() async throws {
+        let server = try await LocalHTTPServer { request in
+            let scope = (request.headers["authorization"].first ?? "").split(separator: "/").dropFirst(2).first.map(String.init) ?? ""
+            return .answer(status: 200, body: stsAnswer(action: "AssumeRole", key: "ASIA" + scope.uppercased().replacingOccurrences(of: "-", with: "")))
+        }
+        defer { Task { await server.shutdown() } }
+        let folder = try TemporaryFolder()
+        let config = try folder.write("config", """
+            [profile role]
+            role_arn = arn:aws:iam::123456789012:role/r
+            source_profile = base
+            region = us-west-2
+            [profile base]
+            aws_access_key_id = AKIDBASE
+            aws_secret_access_key = s
+            """)
+        let base = ["AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": folder.path + "/none", "AWS_ENDPOINT_URL_STS": server.url]
+        let fromProfile = try await AssumeRoleCredentialProvider(profile: "role", environment: AWSEnvironment(base)).credentials()
+        #expect(fromProfile.accessKeyID == "ASIAUSWEST2")
+        let fromEnvironment = try await AssumeRoleCredentialProvider(
+            profile: "role", environment: AWSEnvironment(base.merging(["AWS_DEFAULT_REGION": "eu-west-1"]) { $1 })).credentials()
+        #expect(fromEnvironment.accessKeyID == "ASIAEUWEST1")
+    }
+
     @Test func webIdentityFromEnvironment() async throws {
         let folder = try TemporaryFolder()
         let tokenFile = try folder.write("jwt", "eyJ.jwt.sig\n")

@@ -4,7 +4,9 @@ import NIOCore
 /// A profile with `role_arn` and either `source_profile` (possibly a chain of role profiles)
 /// or `credential_source` (`Environment`, `Ec2InstanceMetadata`, `EcsContainer`), resolved
 /// through STS AssumeRole. Profiles are walked with cycle detection; a profile that names
-/// itself as `source_profile` uses its own static keys, as botocore allows.
+/// itself as `source_profile` uses its own static keys, as botocore allows. Every STS call of
+/// the walk goes to one region, botocore's session region: `AWS_REGION` / `AWS_DEFAULT_REGION`,
+/// else the selected profile's `region`, else the global endpoint.
 public struct AssumeRoleCredentialProvider: CredentialProvider {
     public let name = "assume-role"
     let profile: String
@@ -27,6 +29,10 @@ public struct AssumeRoleCredentialProvider: CredentialProvider {
         return try await assumeRole(profile: profile, files: files, visited: [])
     }
 
+    private func stsRegion(_ files: SharedConfigFiles) -> String? {
+        environment.region ?? files.profile(profile)?["region"]
+    }
+
     static func isRoleProfile(_ section: SharedConfigFiles.Section) -> Bool {
         section["role_arn"] != nil && (section["source_profile"] != nil || section["credential_source"] != nil)
     }
@@ -36,7 +42,7 @@ public struct AssumeRoleCredentialProvider: CredentialProvider {
             throw CredentialProviderError.failed(provider: name, reason: "profile \(profile) has no role_arn")
         }
         let source = try await sourceCredentials(of: profile, section: section, files: files, visited: visited + [profile])
-        let sts = STSClient(environment: environment, region: section["region"] ?? environment.region, http: http, timeout: timeout)
+        let sts = STSClient(environment: environment, region: stsRegion(files), http: http, timeout: timeout)
         return try await sts.assumeRole(
             roleARN: roleARN, sessionName: section["role_session_name"] ?? "iam-db-proxy-\(Int(Date().timeIntervalSince1970))",
             externalID: section["external_id"], durationSeconds: section["duration_seconds"].flatMap(Int.init),
@@ -79,7 +85,7 @@ public struct AssumeRoleCredentialProvider: CredentialProvider {
             return try await SSOCredentialProvider(profile: sourceName, environment: environment, http: http).credentials()
         }
         if let tokenFile = source["web_identity_token_file"] {
-            let sts = STSClient(environment: environment, region: source["region"] ?? environment.region, http: http, timeout: timeout)
+            let sts = STSClient(environment: environment, region: stsRegion(files), http: http, timeout: timeout)
             return try await WebIdentityCredentialProvider(
                 tokenFile: tokenFile, roleARN: source["role_arn"], sessionName: source["role_session_name"], sts: sts
             ).credentials()

@@ -14,32 +14,36 @@ public enum DefaultCredentialChain {
             providers.append(EnvironmentCredentialProvider(environment: environment))
         }
         providers.append(AssumeRoleCredentialProvider(profile: selection.name, environment: environment, http: http))
-        providers.append(ProfileWebIdentityProvider(profile: selection.name, environment: environment, http: http))
+        providers.append(ProfileWebIdentityProvider(profile: selection.name, environment: environment, http: http,
+                                                    readsEnvironment: !selection.isExplicit))
         providers.append(SSOCredentialProvider(profile: selection.name, environment: environment, http: http))
         providers.append(StaticProfileCredentialProvider(file: .credentials, profile: selection.name, environment: environment))
         providers.append(ProfileProcessProvider(profile: selection.name, environment: environment))
         providers.append(StaticProfileCredentialProvider(file: .config, profile: selection.name, environment: environment))
         providers.append(ContainerCredentialProvider(environment: environment, http: http))
         providers.append(InstanceMetadataCredentialProvider(environment: environment, http: http))
-        return CredentialChain(providers)
+        return CredentialChain(providers) { try selection.checkExists(environment: environment) }
     }
 }
 
 /// Web identity from the environment first, else from the profile's settings (read lazily,
-/// so edits to the files are seen on the next fetch).
+/// so edits to the files are seen on the next fetch). With an explicit profile only the
+/// profile's settings count, as in botocore: `--profile dev` must not sign as the pod's role.
 struct ProfileWebIdentityProvider: CredentialProvider {
     let name = "web-identity"
     let profile: String
     let environment: AWSEnvironment
     let http: CredentialHTTPClient
+    var readsEnvironment = true
 
     func credentials() async throws -> AWSCredentials {
         let section = try SharedConfigFiles.load(environment: environment).profile(profile) ?? [:]
         let sts = STSClient(environment: environment, region: environment.region ?? section["region"], http: http, timeout: .seconds(5))
+        func setting(_ variable: String, _ key: String) -> String? { (readsEnvironment ? environment[variable] : nil) ?? section[key] }
         return try await WebIdentityCredentialProvider(
-            tokenFile: environment["AWS_WEB_IDENTITY_TOKEN_FILE"] ?? section["web_identity_token_file"],
-            roleARN: environment["AWS_ROLE_ARN"] ?? section["role_arn"],
-            sessionName: environment["AWS_ROLE_SESSION_NAME"] ?? section["role_session_name"], sts: sts
+            tokenFile: setting("AWS_WEB_IDENTITY_TOKEN_FILE", "web_identity_token_file"),
+            roleARN: setting("AWS_ROLE_ARN", "role_arn"),
+            sessionName: setting("AWS_ROLE_SESSION_NAME", "role_session_name"), sts: sts
         ).credentials()
     }
 }
