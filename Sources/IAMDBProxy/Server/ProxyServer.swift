@@ -196,7 +196,7 @@ public final class ProxyServer: Service, Sendable {
         let cut = drained ? 0 : sessions.endAll()
         if cut > 0 {
             // Their shutdown errors are on the way; exiting now could lose them.
-            _ = await sessions.waitUntilIdle(timeout: Double((SessionEndRequest.boundaryWait * 3).nanoseconds) / 1e9)
+            _ = await sessions.waitUntilIdle(timeout: Double((SessionEndRequest.boundaryWait * 3).nanoseconds) / 1e9, outlastingStop: true)
             logger.warning("ended sessions still open after max_sigterm_delay (each was sent its engine's shutdown error)", metadata: ["sessions_cut": "\(cut)"])
             if !configuration.exitZeroOnSigterm { throw SessionsCut(count: cut) }
         } else {

@@ -7,7 +7,8 @@ import Synchronization
 final class SessionTracker: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: any Channel] = [:]
-        var idleWaiters: [UUID: CheckedContinuation<Bool, Never>] = [:]
+        /// Resumed with true when the last session closes; `outlastingStop` ones ignore `stopWaiting`.
+        var idleWaiters: [UUID: (continuation: CheckedContinuation<Bool, Never>, outlastingStop: Bool)] = [:]
         /// `stopWaiting` was called: waits end at once.
         var waitsEnded = false
     }
@@ -29,19 +30,21 @@ final class SessionTracker: Sendable {
             state.channels.removeValue(forKey: ObjectIdentifier(channel))
             guard state.channels.isEmpty else { return [] }
             defer { state.idleWaiters = [:] }
-            return Array(state.idleWaiters.values)
+            return state.idleWaiters.values.map(\.continuation)
         }
         waiters.forEach { $0.resume(returning: true) }
     }
 
-    /// True once no session is open, false if `timeout` passes first.
-    func waitUntilIdle(timeout: TimeInterval) async -> Bool {
+    /// True once no session is open, false if `timeout` passes first (or, unless
+    /// `outlastingStop`, once `stopWaiting` was called: the drain's wait, not the wait for ended
+    /// sessions to finish closing).
+    func waitUntilIdle(timeout: TimeInterval, outlastingStop: Bool = false) async -> Bool {
         let id = UUID()
         return await withCheckedContinuation { continuation in
             let answer = state.withLock { state -> Bool? in
                 if state.channels.isEmpty { return true }
-                if state.waitsEnded { return false }
-                state.idleWaiters[id] = continuation
+                if state.waitsEnded, !outlastingStop { return false }
+                state.idleWaiters[id] = (continuation, outlastingStop)
                 return nil
             }
             if let answer {
@@ -49,7 +52,7 @@ final class SessionTracker: Sendable {
                 return
             }
             DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [self] in
-                state.withLock { $0.idleWaiters.removeValue(forKey: id) }?.resume(returning: false)
+                state.withLock { $0.idleWaiters.removeValue(forKey: id) }?.continuation.resume(returning: false)
             }
         }
     }
@@ -59,8 +62,9 @@ final class SessionTracker: Sendable {
     func stopWaiting() {
         let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
             state.waitsEnded = true
-            defer { state.idleWaiters = [:] }
-            return Array(state.idleWaiters.values)
+            let stopped = state.idleWaiters.filter { !$0.value.outlastingStop }
+            for id in stopped.keys { state.idleWaiters.removeValue(forKey: id) }
+            return stopped.values.map(\.continuation)
         }
         waiters.forEach { $0.resume(returning: false) }
     }
