@@ -101,6 +101,24 @@ final class ManualClock: Sendable {
         #expect(try await cache.credentials().accessKeyID == "ASIA2")
     }
 
+    /// Credentials that come back still inside the advisory window (IMDS extending stale ones
+    /// through an outage) start at most one background refresh a minute, not one per login.
+    @Test func backgroundRefreshesStartAtMostOnceAMinute() async throws {
+        let clock = ManualClock()
+        let stale = temporary("ASIASTALE", expiresAt: clock.now.addingTimeInterval(12 * 60))
+        let provider = ScriptedProvider(Array(repeating: .success(stale), count: 10))
+        let cache = CredentialCache(provider: provider, now: clock.function)
+        _ = try await cache.credentials()
+        for _ in 0..<20 { _ = try await cache.credentials() }
+        while cache.statistics.fetches < 2 { await Task.yield() }
+        for _ in 0..<20 { _ = try await cache.credentials() }
+        #expect(cache.statistics.fetches == 2, "one fetch, then one background refresh within the minute")
+        clock.advance(61)
+        _ = try await cache.credentials()
+        while cache.statistics.fetches < 3 { await Task.yield() }
+        #expect(cache.statistics.fetches == 3)
+    }
+
     @Test func failedRefreshKeepsValidCredentialsButNeverExpiredOnes() async throws {
         let clock = ManualClock()
         let provider = ScriptedProvider([

@@ -54,7 +54,6 @@ import Testing
         let answers: [(LocalHTTPServer.Response, String)] = [
             (.answer(status: 500, body: "oops"), "HTTP 500"),
             (.answer(status: 200, body: "{garbage"), "not a credentials JSON"),
-            (.answer(status: 200, body: credentialDocument(expiresIn: -10)), "already expired"),
             (.answer(status: 200, body: #"{"Code":"AssumeRoleUnauthorizedAccess","Message":"no"}"#), "AssumeRoleUnauthorizedAccess"),
             (.hang, "timed out"),
         ]
@@ -69,6 +68,59 @@ import Testing
             let provider = InstanceMetadataCredentialProvider(
                 environment: AWSEnvironment(["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.url]), timeout: .milliseconds(300))
             await #expect { try await provider.credentials() } throws: { "\($0)".contains(expected) }
+            await server.shutdown()
+        }
+    }
+
+    /// botocore goes on with IMDSv1 when the token PUT fails with a server error; only a 400
+    /// (a bad request) or AWS_EC2_METADATA_V1_DISABLED stops it.
+    @Test func imdsTokenServerErrorFallsBackToV1() async throws {
+        for status in [500, 503, 400] {
+            let server = try await LocalHTTPServer { request in
+                switch (request.method, request.path) {
+                case (.PUT, _): return .answer(status: status, body: "")
+                case (.GET, "/latest/meta-data/iam/security-credentials-extended/"): return .answer(status: 200, body: "r")
+                case (.GET, "/latest/meta-data/iam/security-credentials-extended/r"): return .answer(status: 200, body: credentialDocument(key: "AKIDV1"))
+                default: return .answer(status: 404, body: "")
+                }
+            }
+            let environment = ["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.url]
+            if status == 400 {
+                await #expect { try await InstanceMetadataCredentialProvider(environment: AWSEnvironment(environment)).credentials() } throws: {
+                    "\($0)".contains("HTTP 400")
+                }
+            } else {
+                #expect(try await InstanceMetadataCredentialProvider(environment: AWSEnvironment(environment)).credentials().accessKeyID == "AKIDV1")
+                await #expect {
+                    try await InstanceMetadataCredentialProvider(environment: AWSEnvironment(environment.merging(["AWS_EC2_METADATA_V1_DISABLED": "true"]) { $1 }))
+                        .credentials()
+                } throws: { "\($0)".contains("forbids IMDSv1") }
+            }
+            await server.shutdown()
+        }
+    }
+
+    /// botocore's `_evaluate_expiration`: stale or expired IMDS credentials are used for another
+    /// 10 minutes + jitter instead of refused (an IMDS or STS outage), fresh ones are untouched.
+    @Test func imdsExtendsStaleCredentialsLikeBotocore() async throws {
+        for (expiresIn, extended) in [(-3600.0, true), (5 * 60.0, true), (14 * 60.0, true), (3600.0, false)] {
+            let server = try await LocalHTTPServer { request in
+                switch request.path {
+                case "/latest/api/token": return .answer(status: 200, body: "T")
+                case "/latest/meta-data/iam/security-credentials-extended/": return .answer(status: 200, body: "r")
+                default: return .answer(status: 200, body: credentialDocument(key: "AKIDSTALE", expiresIn: expiresIn))
+                }
+            }
+            let now = Date()
+            let provider = InstanceMetadataCredentialProvider(
+                environment: AWSEnvironment(["AWS_EC2_METADATA_SERVICE_ENDPOINT": server.url]), now: { now }, jitter: { 300 })
+            let credentials = try await provider.credentials()
+            let remaining = try #require(credentials.expiration).timeIntervalSince(now)
+            if extended {
+                #expect(abs(remaining - 900) < 1, "expiring in \(expiresIn) s: extended to now + 10 min + jitter, got \(remaining)")
+            } else {
+                #expect(abs(remaining - expiresIn) < 2, "fresh credentials keep their expiry")
+            }
             await server.shutdown()
         }
     }

@@ -7,10 +7,15 @@ import Synchronization
 /// current credentials keep serving; inside the mandatory window (10 min) callers wait for the
 /// refresh. Concurrent callers share one in-flight fetch. A failed refresh keeps using
 /// credentials that are still valid (with a warning); expired credentials are never returned.
+/// Background refreshes start at most once a minute: credentials that come back still inside
+/// the advisory window (IMDS extending stale ones through an outage) must not make every login
+/// ask again.
 public final class CredentialCache: Sendable {
     public struct Windows: Sendable {
         public var advisory: TimeInterval = 15 * 60
         public var mandatory: TimeInterval = 10 * 60
+        /// The least time between two background (advisory) refreshes.
+        public var advisoryRetryInterval: TimeInterval = 60
         public init() {}
         public init(advisory: TimeInterval, mandatory: TimeInterval) {
             self.advisory = advisory
@@ -21,6 +26,7 @@ public final class CredentialCache: Sendable {
     private struct State {
         var cached: AWSCredentials?
         var inflight: Task<AWSCredentials, any Error>?
+        var lastAdvisoryRefresh: Date?
         var fetches = 0
         var failures = 0
         var byProvider: [String: (fetches: Int, failures: Int)] = [:]
@@ -67,7 +73,11 @@ public final class CredentialCache: Sendable {
                 let remaining = expiration.timeIntervalSince(current)
                 if remaining > windows.advisory { return .use(cached) }
                 if remaining > windows.mandatory {
-                    if state.inflight == nil { state.inflight = startFetch() }
+                    let due = state.lastAdvisoryRefresh.map { current.timeIntervalSince($0) >= windows.advisoryRetryInterval } ?? true
+                    if state.inflight == nil, due {
+                        state.lastAdvisoryRefresh = current
+                        state.inflight = startFetch()
+                    }
                     return .use(cached)
                 }
             }

@@ -19,8 +19,9 @@ struct CredentialDocument: Decodable {
     }
 
     /// Decodes and validates; `provider` names the source in errors. Credentials that are
-    /// already expired are refused: signing with them could only fail later, less clearly.
-    static func credentials(from text: String, provider: String, now: Date = Date()) throws -> AWSCredentials {
+    /// already expired are refused (signing with them could only fail later, less clearly),
+    /// unless the provider extends them (`acceptingExpired`, IMDS).
+    static func credentials(from text: String, provider: String, now: Date = Date(), acceptingExpired: Bool = false) throws -> AWSCredentials {
         let document: CredentialDocument
         do {
             document = try JSONDecoder().decode(CredentialDocument.self, from: Data(text.utf8))
@@ -41,7 +42,7 @@ struct CredentialDocument: Decodable {
             guard let parsed = ISO8601.parse(text) else {
                 throw CredentialProviderError.failed(provider: provider, reason: "Expiration \(text) is not an ISO 8601 time")
             }
-            guard parsed > now else {
+            guard parsed > now || acceptingExpired else {
                 throw CredentialProviderError.failed(provider: provider, reason: "credentials already expired at \(text)")
             }
             expiration = parsed
