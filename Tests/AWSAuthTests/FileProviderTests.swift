@@ -94,6 +94,34 @@ import Testing
         #expect(!stillRunning, "the timed-out credential_process must be terminated")
     }
 
+    /// The timeout stops what the helper started too (a helper's own children: `aws-vault` runs
+    /// `aws`), not only the helper.
+    @Test func aTimedOutCredentialProcessIsStoppedWithItsChildren() async throws {
+        let folder = try TemporaryFolder()
+        let marker = "32.\(Int.random(in: 100_000...999_999))"
+        let path = try folder.write("parent.sh", "#!/bin/sh\nsleep \(marker) &\nwait\n", executable: true)
+        await #expect { try await ProcessCredentialProvider(command: path, timeout: .milliseconds(300)).credentials() } throws: {
+            "\($0)".contains("did not finish") && "\($0)".contains("the processes it started were stopped")
+        }
+        var stillRunning = true
+        for _ in 0..<100 where stillRunning {
+            stillRunning = try runProcess("/usr/bin/pgrep", ["-f", "sleep \(marker)"]).status == 0
+            if stillRunning { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(!stillRunning, "the helper's child must be stopped with it")
+    }
+
+    /// What a failing helper says on standard error goes into the error (bounded, control
+    /// characters escaped), not to the proxy's own standard error.
+    @Test func aFailingCredentialProcessIsQuotedInTheError() async throws {
+        let folder = try TemporaryFolder()
+        let path = try folder.write("fail.sh", "#!/bin/sh\nprintf 'SSO session expired\\033[0m; run aws sso login\\n' >&2\nhead -c 10000 /dev/zero | tr '\\0' x >&2\nexit 2\n", executable: true)
+        await #expect { try await ProcessCredentialProvider(command: path).credentials() } throws: { error in
+            let text = "\(error)"
+            return text.contains("exited with status 2: SSO session expired\\u{1b}[0m; run aws sso login\\u{a}xxx") && text.count < 4_300
+        }
+    }
+
     @Test func commandLineIsSplitLikeShlex() throws {
         #expect(try CommandLineSplitting.split(#"aws-vault exec  'my profile' --json "a \"b\" c" d\ e"#)
             == ["aws-vault", "exec", "my profile", "--json", #"a "b" c"#, "d e"])

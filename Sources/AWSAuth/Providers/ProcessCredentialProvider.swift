@@ -25,10 +25,7 @@ public struct ProcessCredentialProvider: CredentialProvider {
         guard let first = arguments.first, let executable = CommandLineSplitting.resolve(first, path: ProcessInfo.processInfo.environment["PATH"]) else {
             throw CredentialProviderError.failed(provider: name, reason: "credential_process names no program found on PATH")
         }
-        let (status, output) = try await run(executable, Array(arguments.dropFirst()))
-        guard status == 0 else {
-            throw CredentialProviderError.failed(provider: name, reason: "credential_process exited with status \(status)")
-        }
+        let (_, output) = try await run(executable, Array(arguments.dropFirst()))
         let credentials = try CredentialDocument.credentials(from: output, provider: name)
         guard let version = try? JSONDecoder().decode(VersionOnly.self, from: Data(output.utf8)).version, version == 1 else {
             throw CredentialProviderError.failed(provider: name, reason: "credential_process output must have \"Version\": 1")
@@ -42,44 +39,31 @@ public struct ProcessCredentialProvider: CredentialProvider {
     }
 
     /// Runs the command on a thread of its own (reading a pipe to its end blocks, which must
-    /// not happen on the concurrency pool) and gives up after `timeout`, even when a child of
-    /// the command keeps the output pipe open. The thread clears its signal mask first: a child
-    /// inherits the mask of the thread that spawns it, and Dispatch threads block signals, so a
-    /// command started from one could not even be stopped by SIGTERM.
+    /// not happen on the concurrency pool) in a process group of its own, stopped whole after
+    /// `timeout` (botocore has no timeout; a helper waiting for a browser login must not hang
+    /// every new session).
     private func run(_ executable: String, _ arguments: [String]) async throws -> (Int32, String) {
         let provider = name
         let timeout = self.timeout
         return try await withCheckedThrowingContinuation { continuation in
             let outcome = ResumeOnce(continuation)
-            let thread = Thread {
-                var none = sigset_t()
-                sigemptyset(&none)
-                pthread_sigmask(SIG_SETMASK, &none, nil)
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: executable)
-                process.arguments = arguments
-                let stdout = Pipe()
-                process.standardOutput = stdout
-                process.standardInput = FileHandle.nullDevice
+            Thread {
                 do {
-                    try process.run()
+                    let result = try HelperProcess.run(executable, arguments, timeout: timeout.timeInterval)
+                    guard result.status == 0 else {
+                        let said = HelperProcess.describe(standardError: result.standardError)
+                        outcome.resume(throwing: CredentialProviderError.failed(
+                            provider: provider, reason: "credential_process exited with status \(result.status)" + (said.isEmpty ? "" : ": \(said)")))
+                        return
+                    }
+                    outcome.resume(returning: (result.status, String(decoding: result.standardOutput, as: UTF8.self)))
+                } catch is HelperProcess.TimedOut {
+                    outcome.resume(throwing: CredentialProviderError.failed(
+                        provider: provider, reason: "credential_process did not finish within \(timeout); it and the processes it started were stopped"))
                 } catch {
                     outcome.resume(throwing: CredentialProviderError.failed(provider: provider, reason: "cannot start credential_process: \(error)"))
-                    return
                 }
-                let deadline = DispatchWorkItem {
-                    // Report the timeout before stopping the process: once it is gone, the
-                    // reading thread would otherwise race to report its exit status (15).
-                    outcome.resume(throwing: CredentialProviderError.failed(provider: provider, reason: "credential_process did not finish within \(timeout)"))
-                    if process.isRunning { process.terminate() }
-                }
-                DispatchQueue.global().asyncAfter(deadline: .now() + timeout.timeInterval, execute: deadline)
-                let output = stdout.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                deadline.cancel()
-                outcome.resume(returning: (process.terminationStatus, String(decoding: output, as: UTF8.self)))
-            }
-            thread.start()
+            }.start()
         }
     }
 }
