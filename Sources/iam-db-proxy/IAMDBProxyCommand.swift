@@ -15,6 +15,18 @@ struct IAMDBProxyCommand: AsyncParsableCommand {
         subcommands: [RunCommand.self, CheckCommand.self, TokenCommand.self, HealthCommand.self, VersionCommand.self],
         defaultSubcommand: RunCommand.self
     )
+
+    /// `--user=` means what `--user ""` means (ArgumentParser would call it a missing value),
+    /// so an empty value gets the command's own message about it.
+    static func main() async {
+        await main(emptyValuesSpelledOut(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    static func emptyValuesSpelledOut(_ arguments: [String]) -> [String] {
+        arguments.flatMap { argument in
+            argument.hasPrefix("--") && argument.hasSuffix("=") && argument.count > 3 ? [String(argument.dropLast()), ""] : [argument]
+        }
+    }
 }
 
 struct VersionCommand: ParsableCommand {

@@ -35,6 +35,9 @@ struct TokenCommand: AsyncParsableCommand {
         // As the AWS CLI: an RDS token for a user nobody named would be signed for the wrong one.
         if !dsql && user == nil { throw ValidationError("--user (or --username) is required for an RDS token") }
         if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be between 1 and 65535") }
+        if let problem = TokenInput.hostProblem(host) { throw ValidationError("--host \(problem)") }
+        // `--user ""` and `--user=` alike.
+        if let user, let problem = TokenInput.userProblem(user) { throw ValidationError("--user \(problem)") }
     }
 
     func run() async throws {

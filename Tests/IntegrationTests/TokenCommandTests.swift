@@ -39,6 +39,25 @@ import Testing
         #expect(result.stderr.contains("--region"), "\(result.stderr)")
     }
 
+    /// Explicit rules, where boto3 is loose: an empty user (`--user ""` and `--user=` alike) or
+    /// host, a host with a port, and a bare IPv6 address are refused with what to give instead.
+    @Test func hostAndUserAreCheckedBeforeSigning() throws {
+        let keys = isolatedEnvironment(["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"])
+        let refused: [([String], String)] = [
+            (["--host", "db.abc.us-east-1.rds.amazonaws.com", "--port", "5432", "--user", ""], "--user must not be empty"),
+            (["--host", "db.abc.us-east-1.rds.amazonaws.com", "--port", "5432", "--user="], "--user must not be empty"),
+            (["--host", "", "--port", "5432", "--user", "u"], "--host must not be empty"),
+            (["--host", "db.abc.us-east-1.rds.amazonaws.com:9999", "--port", "5432", "--user", "u"], "--host takes no port (give --port 9999"),
+            (["--host", "::1", "--port", "5432", "--user", "u", "--region", "us-east-1"], "--host an IPv6 address goes in brackets: [::1]"),
+        ]
+        for (arguments, message) in refused {
+            let result = try runProcess(Self.executable, ["token"] + arguments, environment: keys)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+        let bracketed = try runProcess(Self.executable, ["token", "--host", "[::1]", "--port", "5432", "--user", "u", "--region", "us-east-1"], environment: keys)
+        #expect(bracketed.status == 0 && bracketed.stdout.hasPrefix("[::1]:5432/?Action=connect"), "\(bracketed)")
+    }
+
     @Test func versionAndHelp() throws {
         let version = try runProcess(Self.executable, ["version"])
         #expect(version.status == 0 && version.stdout.hasPrefix("iam-db-proxy "))
