@@ -47,6 +47,11 @@ struct TokenCommand: AsyncParsableCommand {
                 ?? SharedConfigFiles.load(environment: environment)
                 .profile(ProfileSelection(explicit: profile, environment: environment).name)?["region"]
             let resolvedRegion = try RegionResolution.region(explicit: region, host: host, fallback: fallbackRegion)
+            if region == nil, let fallbackRegion, fallbackRegion != resolvedRegion {
+                // Deliberately not botocore's choice (which would sign for the default region and be refused); said once.
+                FileHandle.standardError.write(Data(
+                    "iam-db-proxy token: signing for \(resolvedRegion), the region in \(host), not \(fallbackRegion) (from the environment or profile); --region overrides\n".utf8))
+            }
             let credentials = try await DefaultCredentialChain.make(profile: profile, environment: environment).credentials()
             if dsql {
                 print(DSQLAuthToken.make(

@@ -49,6 +49,25 @@ import Testing
         #expect(orphan?.keyPath == "IAM_DB_PROXY_ADMIN_TOKEN" && orphan?.message.contains("--http-listen") == true)
     }
 
+    /// The region order: iam_region, else the host's region, else the default one (flag,
+    /// variable, file, AWS_REGION / AWS_DEFAULT_REGION, the AWS profile's). When the host's region
+    /// wins over a default that says otherwise, a warning says so once.
+    @Test func theHostsRegionWinsOverTheDefaultAndSaysSo() throws {
+        let flags: [Setting: String] = [.upstream: "db.cluster-abc.us-east-1.rds.amazonaws.com:5432"]
+        let fromVariable = try ConfigurationOverlay(flags: flags, environment: ["AWS_REGION": "eu-west-1"]).configuration()
+        #expect(fromVariable.warnings.contains { $0.contains("tokens are signed for us-east-1, the region in db.cluster-abc.us-east-1.rds.amazonaws.com, not for eu-west-1 (from AWS_REGION)") },
+                "\(fromVariable.warnings)")
+        let agreeing = try ConfigurationOverlay(flags: flags, environment: ["AWS_REGION": "us-east-1"]).configuration()
+        #expect(agreeing.warnings.isEmpty)
+        // With no region anywhere else, the profile's, as botocore reads it.
+        let folder = NSTemporaryDirectory() + "overlay-aws-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "[profile dev]\nregion = ap-southeast-2\n".write(toFile: folder + "/config", atomically: true, encoding: .utf8)
+        let fromProfile = try ConfigurationOverlay(flags: [.upstream: "db.internal:5432"],
+                                                   environment: ["AWS_CONFIG_FILE": folder + "/config", "AWS_PROFILE": "dev", "HOME": folder]).configuration()
+        #expect(fromProfile.configuration.aws.region == "ap-southeast-2")
+    }
+
     /// With flags only, SIGTERM used to cut every session at once (max_sigterm_delay 0).
     @Test func flagsAloneDrainForTwentyFiveSeconds() throws {
         let read = try ConfigurationOverlay(flags: [.upstream: "db.example"], environment: [:]).configuration().configuration

@@ -58,6 +58,15 @@ import Testing
         #expect(bracketed.status == 0 && bracketed.stdout.hasPrefix("[::1]:5432/?Action=connect"), "\(bracketed)")
     }
 
+    /// The host's region wins over AWS_REGION (botocore would sign for AWS_REGION and the server
+    /// would refuse the token); the token goes to stdout as ever and a note to stderr.
+    @Test func aHostRegionThatDisagreesWithTheEnvironmentIsNoted() throws {
+        let result = try runProcess(Self.executable, ["token", "--host", "db.abc.us-east-1.rds.amazonaws.com", "--port", "5432", "--user", "u"],
+                                    environment: isolatedEnvironment(["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "eu-west-1"]))
+        #expect(result.status == 0 && result.stdout.contains("us-east-1%2Frds-db%2Faws4_request"), "\(result)")
+        #expect(result.stderr.contains("signing for us-east-1, the region in db.abc.us-east-1.rds.amazonaws.com, not eu-west-1"), "\(result.stderr)")
+    }
+
     @Test func versionAndHelp() throws {
         let version = try runProcess(Self.executable, ["version"])
         #expect(version.status == 0 && version.stdout.hasPrefix("iam-db-proxy "))

@@ -1,3 +1,4 @@
+import AWSAuth
 import Foundation
 import Yams
 
@@ -112,10 +113,18 @@ public struct ConfigurationOverlay: Sendable {
             configuration = ProxyConfiguration()
             configuration.listeners = [try listenerFromSettings(&warnings)]
         }
+        let fileRegion = configuration.aws.region
         try overlayProxySettings(on: &configuration, &warnings)
         warnings += configuration.listeners.compactMap(\.regionWarning)
+        if let region = configuration.aws.region {
+            let source = value(.region)?.source ?? (fileRegion != nil ? "aws.region" : regionVariable ?? "the AWS profile")
+            warnings += configuration.listeners.compactMap { $0.hostRegionNote(defaultRegion: region, source: source) }
+        }
         return (configuration, warnings)
     }
+
+    /// The SDK variable the default region came from, when neither the file nor a flag set it.
+    private var regionVariable: String? { ["AWS_REGION", "AWS_DEFAULT_REGION"].first { environment[$0].map { !$0.isEmpty } ?? false } }
 
     /// The one listener the flags describe, read by the file's own listener parser.
     private func listenerFromSettings(_ warnings: inout [String]) throws(ConfigurationError) -> ListenerConfiguration {
@@ -174,9 +183,15 @@ public struct ConfigurationOverlay: Sendable {
         if let exitZero = value(.exitZeroOnSigterm), let flag = try reader.boolean(Node(exitZero.text), "exit_zero_on_sigterm") {
             configuration.exitZeroOnSigterm = flag
         }
-        // The SDKs' own variables, when neither the file nor IAM_DB_PROXY_REGION named a region.
+        // The SDKs' own variables, when neither the file nor IAM_DB_PROXY_REGION named a region,
+        // then the AWS profile's region, as botocore would.
         if configuration.aws.region == nil {
             configuration.aws.region = [environment["AWS_REGION"], environment["AWS_DEFAULT_REGION"]].compactMap { $0 }.first { !$0.isEmpty }
+        }
+        if configuration.aws.region == nil {
+            let aws = AWSEnvironment(environment)
+            configuration.aws.region = (try? SharedConfigFiles.load(environment: aws))?
+                .profile(ProfileSelection(explicit: configuration.aws.profile, environment: aws).name)?["region"]
         }
         let listen = value(.httpListen), token = value(.adminToken), checks = value(.readinessChecks)
         guard listen != nil || token != nil || checks != nil else { return }

@@ -171,6 +171,15 @@ public struct ListenerConfiguration: Sendable, Equatable {
         return nil
     }
 
+    /// Said once at start (and by `check`): the host names a region other than the default one,
+    /// and the host's wins — deliberately, where botocore would sign with the default region
+    /// and make a token the server refuses.
+    func hostRegionNote(defaultRegion: String, source: String) -> String? {
+        guard iamRegion == nil, let hostRegion = RDSEndpoint(host: signingHost)?.region, hostRegion != defaultRegion else { return nil }
+        return "listener \(name): tokens are signed for \(hostRegion), the region in \(signingHost), not for \(defaultRegion) (from \(source)), "
+            + "which is only used for hosts that name no region; set iam_region to override"
+    }
+
     public var signingHost: String { iamHost ?? upstream.host }
     public var signingPort: Int { iamDefaultPort ?? upstream.port }
 }
