@@ -199,3 +199,39 @@ import Testing
         }
     }
 }
+
+/// Configured endpoints, in the SDKs' order: the service's variable, the global variable, the
+/// profile's `services` section, the profile's `endpoint_url`; none when told to ignore them.
+@Suite struct ConfiguredEndpointTests {
+    @Test func theSDKsOrder() throws {
+        let folder = try TemporaryFolder()
+        let config = try folder.write("config", """
+            [profile dev]
+            services = local
+            endpoint_url = http://profile.example
+            [profile plain]
+            endpoint_url = http://plain.example
+            [profile ignoring]
+            endpoint_url = http://ignored.example
+            ignore_configured_endpoint_urls = true
+            [services local]
+            sts =
+              endpoint_url = http://sts.local.example
+            sso_oidc =
+              endpoint_url = http://oidc.local.example
+            """)
+        let files = ["AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": folder.path + "/none"]
+        func endpoint(_ service: String, _ profile: String, _ extra: [String: String] = [:]) -> String? {
+            AWSEnvironment(files.merging(extra) { $1 }).endpointOverride(serviceEnvironmentName: service, profile: profile)
+        }
+        #expect(endpoint("STS", "dev") == "http://sts.local.example")
+        #expect(endpoint("SSO_OIDC", "dev") == "http://oidc.local.example")
+        #expect(endpoint("SSO", "dev") == "http://profile.example", "no services entry for sso: the profile's endpoint_url")
+        #expect(endpoint("STS", "plain") == "http://plain.example")
+        #expect(endpoint("STS", "dev", ["AWS_ENDPOINT_URL": "http://global.example"]) == "http://global.example")
+        #expect(endpoint("STS", "dev", ["AWS_ENDPOINT_URL": "http://global.example", "AWS_ENDPOINT_URL_STS": "http://sts.example"]) == "http://sts.example")
+        #expect(endpoint("STS", "dev", ["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true", "AWS_ENDPOINT_URL_STS": "http://sts.example"]) == nil)
+        #expect(endpoint("STS", "ignoring") == nil)
+        #expect(endpoint("STS", "default") == nil)
+    }
+}

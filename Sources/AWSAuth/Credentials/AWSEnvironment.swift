@@ -29,10 +29,23 @@ public struct AWSEnvironment: Sendable {
         return homeDirectory + path.dropFirst()
     }
 
-    /// `AWS_ENDPOINT_URL_<SERVICE>` then `AWS_ENDPOINT_URL` (the SDKs' endpoint override), so
-    /// tests and VPC endpoints can point a service elsewhere.
-    public func endpointOverride(serviceEnvironmentName: String) -> String? {
-        self["AWS_ENDPOINT_URL_" + serviceEnvironmentName] ?? self["AWS_ENDPOINT_URL"]
+    /// Where a service's requests go when configured elsewhere (VPC endpoints, tests), as the
+    /// SDKs resolve it: `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`, then the profile's
+    /// `services` section (`sts =` / `  endpoint_url = …`), then the profile's `endpoint_url`;
+    /// none when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` (or the profile's
+    /// `ignore_configured_endpoint_urls`) is true. `service`: `STS`, `SSO`, `SSO_OIDC`.
+    public func endpointOverride(serviceEnvironmentName service: String, profile: String) -> String? {
+        let files = try? SharedConfigFiles.load(environment: self)
+        let section = files?.profile(profile) ?? [:]
+        if let ignore = self["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] ?? section["ignore_configured_endpoint_urls"], ignore.lowercased() == "true" {
+            return nil
+        }
+        if let url = self["AWS_ENDPOINT_URL_" + service] ?? self["AWS_ENDPOINT_URL"] { return url }
+        if let name = section["services"], let nested = files?.services[name]?[service.lowercased()],
+           let url = SharedConfigFiles.nestedSettings(nested)["endpoint_url"] {
+            return url
+        }
+        return section["endpoint_url"]
     }
 
     /// The environment value is a boolean switch set to `true` (case-insensitive).

@@ -9,6 +9,8 @@ public struct SharedConfigFiles: Sendable {
     public var configProfiles: [String: Section] = [:]
     public var credentialsProfiles: [String: Section] = [:]
     public var ssoSessions: [String: Section] = [:]
+    /// `[services NAME]` sections of the config file: per-service settings a profile names.
+    public var services: [String: Section] = [:]
     public var configPath: String = ""
     public var credentialsPath: String = ""
 
@@ -25,12 +27,24 @@ public struct SharedConfigFiles: Sendable {
                 files.configProfiles[title.dropFirst("profile ".count).trimmingCharacters(in: .whitespaces)] = section
             } else if title.hasPrefix("sso-session ") {
                 files.ssoSessions[title.dropFirst("sso-session ".count).trimmingCharacters(in: .whitespaces)] = section
+            } else if title.hasPrefix("services ") {
+                files.services[title.dropFirst("services ".count).trimmingCharacters(in: .whitespaces)] = section
             }
         }
         for (title, section) in try INIFile.parse(path: files.credentialsPath) {
             files.credentialsProfiles[title] = section
         }
         return files
+    }
+
+    /// The `key = value` lines of a nested value (`sts =` followed by indented settings).
+    public static func nestedSettings(_ value: String) -> [String: String] {
+        var settings: [String: String] = [:]
+        for line in value.split(whereSeparator: \.isNewline) {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            settings[line[..<equals].trimmingCharacters(in: .whitespaces).lowercased()] = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+        }
+        return settings
     }
 
     /// A profile's settings: the credentials file's keys win over the config file's.

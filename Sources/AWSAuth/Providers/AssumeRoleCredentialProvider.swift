@@ -42,7 +42,7 @@ public struct AssumeRoleCredentialProvider: CredentialProvider {
             throw CredentialProviderError.failed(provider: name, reason: "profile \(profile) has no role_arn")
         }
         let source = try await sourceCredentials(of: profile, section: section, files: files, visited: visited + [profile])
-        let sts = STSClient(environment: environment, region: stsRegion(files), http: http, timeout: timeout)
+        let sts = STSClient(environment: environment, profile: profile, region: stsRegion(files), http: http, timeout: timeout)
         return try await sts.assumeRole(
             roleARN: roleARN, sessionName: section["role_session_name"] ?? "iam-db-proxy-\(Int(Date().timeIntervalSince1970))",
             externalID: section["external_id"], durationSeconds: section["duration_seconds"].flatMap(Int.init),
@@ -85,7 +85,7 @@ public struct AssumeRoleCredentialProvider: CredentialProvider {
             return try await SSOCredentialProvider(profile: sourceName, environment: environment, http: http).credentials()
         }
         if let tokenFile = source["web_identity_token_file"] {
-            let sts = STSClient(environment: environment, region: stsRegion(files), http: http, timeout: timeout)
+            let sts = STSClient(environment: environment, profile: profile, region: stsRegion(files), http: http, timeout: timeout)
             return try await WebIdentityCredentialProvider(
                 tokenFile: tokenFile, roleARN: source["role_arn"], sessionName: source["role_session_name"], sts: sts
             ).credentials()

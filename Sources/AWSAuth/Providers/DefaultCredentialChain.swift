@@ -38,7 +38,7 @@ struct ProfileWebIdentityProvider: CredentialProvider {
 
     func credentials() async throws -> AWSCredentials {
         let section = try SharedConfigFiles.load(environment: environment).profile(profile) ?? [:]
-        let sts = STSClient(environment: environment, region: environment.region ?? section["region"], http: http, timeout: .seconds(5))
+        let sts = STSClient(environment: environment, profile: profile, region: environment.region ?? section["region"], http: http, timeout: .seconds(5))
         func setting(_ variable: String, _ key: String) -> String? { (readsEnvironment ? environment[variable] : nil) ?? section[key] }
         return try await WebIdentityCredentialProvider(
             tokenFile: setting("AWS_WEB_IDENTITY_TOKEN_FILE", "web_identity_token_file"),

@@ -58,7 +58,7 @@ public struct SSOCredentialProvider: CredentialProvider {
             throw CredentialProviderError.notConfigured(provider: name, reason: "profile \(profile) has no SSO settings")
         }
         let accessToken = try await validAccessToken(settings)
-        let portal = environment.endpointOverride(serviceEnvironmentName: "SSO") ?? "https://portal.sso.\(settings.region).amazonaws.com"
+        let portal = environment.endpointOverride(serviceEnvironmentName: "SSO", profile: profile) ?? "https://portal.sso.\(settings.region).amazonaws.com"
         let url = "\(portal)/federation/credentials?role_name=\(PercentEncoding.encode(settings.roleName))&account_id=\(PercentEncoding.encode(settings.accountID))"
         let response: CredentialHTTPClient.Response
         do {
@@ -131,7 +131,7 @@ public struct SSOCredentialProvider: CredentialProvider {
         if let text = cache["registrationExpiresAt"] as? String, let date = ISO8601.parse(text), date <= Date() {
             throw CredentialHTTPError(reason: "the SSO client registration expired")
         }
-        let endpoint = environment.endpointOverride(serviceEnvironmentName: "SSO_OIDC") ?? "https://oidc.\(region).amazonaws.com"
+        let endpoint = environment.endpointOverride(serviceEnvironmentName: "SSO_OIDC", profile: profile) ?? "https://oidc.\(region).amazonaws.com"
         let body = try JSONSerialization.data(withJSONObject: [
             "grantType": "refresh_token", "clientId": clientID, "clientSecret": clientSecret, "refreshToken": refreshToken,
         ])

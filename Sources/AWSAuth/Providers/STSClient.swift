@@ -3,16 +3,18 @@ import NIOCore
 import NIOHTTP1
 
 /// The two STS calls the chain needs, against the regional endpoint
-/// (`https://sts.REGION.amazonaws.com`, `.com.cn` in China) unless `AWS_ENDPOINT_URL_STS` or
-/// `AWS_ENDPOINT_URL` points elsewhere.
+/// (`https://sts.REGION.amazonaws.com`, `.com.cn` in China) unless a configured endpoint
+/// (`AWS_ENDPOINT_URL_STS`, the profile's `services` or `endpoint_url`) points elsewhere.
 struct STSClient: Sendable {
     let environment: AWSEnvironment
+    /// The profile whose configured endpoints apply.
+    let profile: String
     let region: String?
     let http: CredentialHTTPClient
     let timeout: TimeAmount
 
     var endpoint: String {
-        if let override = environment.endpointOverride(serviceEnvironmentName: "STS") { return override }
+        if let override = environment.endpointOverride(serviceEnvironmentName: "STS", profile: profile) { return override }
         guard let region else { return "https://sts.amazonaws.com" }
         return "https://sts.\(region).amazonaws.com" + (region.hasPrefix("cn-") ? ".cn" : "")
     }
