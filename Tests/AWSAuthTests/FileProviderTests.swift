@@ -78,6 +78,16 @@ import Testing
         }
     }
 
+    /// True once no process runs `command` (polled: a process's end is not an event we can await
+    /// from here), false if one still does after 5 s.
+    static func isGone(_ command: String) async throws -> Bool {
+        for _ in 0..<100 {
+            if try runProcess("/usr/bin/pgrep", ["-f", command]).status != 0 { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
     /// A credential_process that hangs is stopped at the timeout, not left running.
     @Test func hungCredentialProcessIsTerminated() async throws {
         let folder = try TemporaryFolder()
@@ -86,12 +96,7 @@ import Testing
         await #expect { try await ProcessCredentialProvider(command: path, timeout: .milliseconds(300)).credentials() } throws: {
             "\($0)".contains("did not finish")
         }
-        var stillRunning = true
-        for _ in 0..<100 where stillRunning {
-            stillRunning = try runProcess("/usr/bin/pgrep", ["-f", "sleep \(marker)"]).status == 0
-            if stillRunning { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(!stillRunning, "the timed-out credential_process must be terminated")
+        #expect(try await Self.isGone("sleep \(marker)"), "the timed-out credential_process must be terminated")
     }
 
     /// The timeout stops what the helper started too (a helper's own children: `aws-vault` runs
@@ -103,12 +108,7 @@ import Testing
         await #expect { try await ProcessCredentialProvider(command: path, timeout: .milliseconds(300)).credentials() } throws: {
             "\($0)".contains("did not finish") && "\($0)".contains("the processes it started were stopped")
         }
-        var stillRunning = true
-        for _ in 0..<100 where stillRunning {
-            stillRunning = try runProcess("/usr/bin/pgrep", ["-f", "sleep \(marker)"]).status == 0
-            if stillRunning { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(!stillRunning, "the helper's child must be stopped with it")
+        #expect(try await Self.isGone("sleep \(marker)"), "the helper's child must be stopped with it")
     }
 
     /// What a failing helper says on standard error goes into the error (bounded, control
