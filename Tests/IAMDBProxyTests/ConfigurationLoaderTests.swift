@@ -105,6 +105,18 @@ import Testing
                                   keyPath: "http.readiness_checks[1]", message: #"unknown check "tea""#)
     }
 
+    @Test func secretListenersNeedTheirUsersAndASecretID() throws {
+        let base = "listeners:\n  - {engine: postgres, listen: 127.0.0.1:1, upstream: h:1, iam_region: us-east-1"
+        let read = try ConfigurationLoader.parse(base + ", auth: secret, users: [app], secret: {secret_id: \"arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1\"}}\n", file: "f")
+        guard case .secret(let settings) = read.listeners[0].auth else { Issue.record("not a secret listener"); return }
+        #expect(settings.arnRegion == "eu-west-1" && settings.versionStage == "AWSCURRENT" && settings.cacheSeconds == 300)
+        problemsNameKeyLineAndFix(yaml: base + ", auth: secret, secret: {secret_id: x}}\n", line: nil, keyPath: "listeners[0].users",
+                                  message: "its password must not reach any local process")
+        problemsNameKeyLineAndFix(yaml: base + ", auth: secret, users: [app]}\n", line: nil, keyPath: "listeners[0].secret", message: "secret.secret_id")
+        problemsNameKeyLineAndFix(yaml: base + ", auth: password}\n", line: nil, keyPath: "listeners[0].auth", message: "must be iam or secret")
+        problemsNameKeyLineAndFix(yaml: base + ", secret: {secret_id: x}}\n", line: nil, keyPath: "listeners[0].secret", message: "needs auth: secret")
+    }
+
     @Test func duplicateListenAddressIsRefused() {
         let yaml = """
             listeners:

@@ -170,7 +170,7 @@ struct ConfigurationReader {
     static let listenerKeys = [
         "name", "engine", "listen", "upstream", "iam_host", "iam_default_port", "iam_region", "iam_expiration", "tls", "client_tls",
         "users", "connect_timeout", "handshake_timeout", "idle_timeout", "max_connections", "unix_socket_mode", "allow_replication",
-        "allow_remote",
+        "allow_remote", "auth", "secret",
     ]
 
     func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
@@ -239,7 +239,38 @@ struct ConfigurationReader {
             }
             listener.users = names
         }
+        try readAuth(keys, node, path, into: &listener)
         return listener
+    }
+
+    /// `auth` and `secret`: a Secrets Manager user must be named in `users`, so a (master)
+    /// password cannot reach any local process that asks by accident.
+    private func readAuth(_ keys: [String: Node], _ node: Node, _ path: String, into listener: inout ListenerConfiguration) throws(ConfigurationError) {
+        let auth = try string(keys["auth"], "\(path).auth") ?? "iam"
+        switch auth {
+        case "iam":
+            if keys["secret"] != nil { throw error(keys["secret"], "\(path).secret", "needs auth: secret (auth is iam)") }
+        case "secret":
+            guard let secretNode = keys["secret"] else { throw error(node, "\(path).secret", "missing; auth: secret needs secret.secret_id") }
+            let secret = try mapping(secretNode, "\(path).secret", known: ["secret_id", "region", "version_stage", "cache_seconds", "endpoint"])
+            guard let id = try string(secret["secret_id"], "\(path).secret.secret_id") else {
+                throw error(secretNode, "\(path).secret.secret_id", "missing; the secret's ARN or name")
+            }
+            var settings = ListenerConfiguration.SecretSettings(secretID: id)
+            settings.region = try string(secret["region"], "\(path).secret.region")
+            if let stage = try string(secret["version_stage"], "\(path).secret.version_stage") { settings.versionStage = stage }
+            if let seconds = try self.seconds(secret["cache_seconds"], "\(path).secret.cache_seconds") { settings.cacheSeconds = seconds }
+            settings.endpoint = try string(secret["endpoint"], "\(path).secret.endpoint")
+            guard listener.users?.isEmpty == false else {
+                throw error(node, "\(path).users", "auth: secret needs users (the secret's user): its password must not reach any local process that asks")
+            }
+            guard listener.engine == .postgres else {
+                throw error(keys["auth"], "\(path).auth", "auth: secret is available for postgres listeners so far")
+            }
+            listener.auth = .secret(settings)
+        default:
+            throw error(keys["auth"], "\(path).auth", "must be iam or secret (got \(auth))")
+        }
     }
 
     func readableFile(_ node: Node?, _ path: String) throws(ConfigurationError) -> String? {

@@ -110,6 +110,31 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var allowReplication = false
     /// The listener may be on an address other hosts can reach.
     public var allowRemote = false
+    /// How logins get their password: an IAM token (default) or a Secrets Manager secret.
+    public var auth = Auth.iam
+
+    public enum Auth: Sendable, Equatable {
+        case iam
+        case secret(SecretSettings)
+    }
+
+    /// `auth: secret`: the password of a secret's JSON (`username`, `password`, as RDS writes it).
+    public struct SecretSettings: Sendable, Equatable {
+        public var secretID: String
+        /// Default: the region in the secret's ARN, else the listener's.
+        public var region: String?
+        public var versionStage = "AWSCURRENT"
+        public var cacheSeconds: Double = 300
+        public var endpoint: String?
+
+        public init(secretID: String) { self.secretID = secretID }
+
+        /// The region an ARN names (`arn:aws:secretsmanager:REGION:…`).
+        public var arnRegion: String? {
+            let parts = secretID.split(separator: ":", omittingEmptySubsequences: false)
+            return parts.count > 4 && parts[0] == "arn" && parts[2] == "secretsmanager" && !parts[3].isEmpty ? String(parts[3]) : nil
+        }
+    }
     /// Sessions open at once on this listener (nil: no per-listener limit).
     public var maxConnections: Int?
     /// Close a logged-in session after this long with no bytes either way (nil: never).

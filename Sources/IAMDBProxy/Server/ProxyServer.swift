@@ -15,6 +15,8 @@ public final class ProxyServer: Service, Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     public let tokens: TokenCache
+    /// The variables the credentials chain and Secrets Manager read (tests describe any machine).
+    let awsEnvironment: AWSEnvironment
     let engines = EngineState()
     let limits: ConnectionLimits
     let metrics = ProxyMetrics()
@@ -32,6 +34,7 @@ public final class ProxyServer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.group = group
+        awsEnvironment = environment
         limits = ConnectionLimits(maxOverall: configuration.maxConnections)
         let chain = DefaultCredentialChain.make(profile: configuration.aws.profile, environment: environment)
         tokens = TokenCache(credentials: CredentialCache(provider: chain, logger: logger))
@@ -53,7 +56,8 @@ public final class ProxyServer: Service, Sendable {
     func makeRuntime(for listener: ListenerConfiguration, clientALPN: [String]? = nil) throws(ProxyStartError) -> ListenerRuntime {
         do {
             return try ListenerRuntime(
-                configuration: listener, defaultRegion: configuration.aws.region, tokens: tokens,
+                configuration: listener, defaultRegion: configuration.aws.region,
+                aws: (environment: awsEnvironment, profile: configuration.aws.profile), tokens: tokens,
                 clientALPN: clientALPN ?? listener.engine.behaviour(sharing: engines).clientALPN, limits: limits, metrics: metrics,
                 logger: logger)
         } catch {

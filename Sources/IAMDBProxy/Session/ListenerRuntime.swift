@@ -28,7 +28,8 @@ final class ListenerRuntime: Sendable {
 
     /// `clientALPN`: what client TLS offers (the engine's choice); `credentials` and
     /// `resolver` default to an IAM token from `tokens` and the configured upstream.
-    init(configuration: ListenerConfiguration, defaultRegion: String?, tokens: TokenCache, clientALPN: [String],
+    init(configuration: ListenerConfiguration, defaultRegion: String?, aws: (environment: AWSEnvironment, profile: String?) = (.process, nil),
+         tokens: TokenCache, clientALPN: [String],
          limits: ConnectionLimits, metrics: ProxyMetrics, logger: Logger,
          credentials: (any LoginCredentialSource)? = nil, resolver: (any UpstreamResolver)? = nil) throws {
         self.configuration = configuration
@@ -38,9 +39,17 @@ final class ListenerRuntime: Sendable {
         upstreamTLS = try UpstreamTLSContext(
             configuration.tls, upstreamHost: configuration.upstream.host, isIPAddress: configuration.upstream.isIPAddress)
         clientTLS = try configuration.clientTLS.map { try ClientTLSContext($0, alpn: clientALPN) }
-        self.credentials = credentials ?? IAMTokenSource(
-            tokens: tokens, signingHost: configuration.signingHost, signingPort: configuration.signingPort, region: region,
-            lifetime: TimeInterval(configuration.iamExpirationSeconds))
+        switch configuration.auth {
+        case .iam:
+            self.credentials = credentials ?? IAMTokenSource(
+                tokens: tokens, signingHost: configuration.signingHost, signingPort: configuration.signingPort, region: region,
+                lifetime: TimeInterval(configuration.iamExpirationSeconds))
+        case .secret(let settings):
+            let client = SecretsManagerClient(
+                environment: aws.environment, profile: ProfileSelection(explicit: aws.profile, environment: aws.environment).name,
+                region: settings.region ?? settings.arnRegion ?? region, endpoint: settings.endpoint)
+            self.credentials = credentials ?? SecretPasswordSource(settings: settings, client: client, credentials: tokens.credentials)
+        }
         let resolver = resolver ?? StaticUpstreamResolver(endpoint: configuration.upstream)
         self.resolver = resolver
         self.metrics = metrics
