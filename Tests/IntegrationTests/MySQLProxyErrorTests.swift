@@ -70,7 +70,7 @@ import Testing
         let proxy = try await ProxyHarness.start(env, identity: nil, engine: "mysql")
         defer { proxy.stop() }
         let result = try proxy.mariadb(env, "SELECT 1")
-        #expect(result.stderr.contains("ERROR 1045 (28000): iam-db-proxy could not sign an IAM token"), "\(result.stderr)")
+        #expect(result.stderr.contains("ERROR 1045 (28000): iam-db-proxy could not sign an IAM auth token"), "\(result.stderr)")
         #expect(result.stderr.contains("environment"), "\(result.stderr)")
     }
 

@@ -100,7 +100,8 @@ import Testing
         defer { missing.stop() }
         let result = try missing.psql(env, user: Self.role, ["-c", "SELECT 1"])
         #expect(result.status != 0)
-        #expect(result.stderr.contains("secret app/missing: ResourceNotFoundException"), "\(result.stderr)")
+        #expect(result.stderr.contains("iam-db-proxy could not read the password from Secrets Manager: secret app/missing: ResourceNotFoundException"),
+                "\(result.stderr)")
         // Keys the service does not know: its own error code, through to the client.
         let wrongKeys = TestEnvironment.Identity(name: "unknown", access_key_id: "AKIDUNKNOWNKEY000000", secret_access_key: "x", session_token: nil)
         let stranger = try await start(fake, identity: wrongKeys)

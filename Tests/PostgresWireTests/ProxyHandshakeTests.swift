@@ -158,7 +158,7 @@ import Testing
 
     @Test func tokenFailureIs08001() throws {
         var machine = authenticatingMachine()
-        guard case .fail(let failure)? = machine.tokenFailed("no AWS credentials found").first, let error = failure.error else {
+        guard case .fail(let failure)? = machine.tokenFailed("could not sign an IAM auth token: no AWS credentials found").first, let error = failure.error else {
             Issue.record("expected an ErrorResponse")
             return
         }

@@ -14,7 +14,12 @@ struct IAMTokenSource: LoginCredentialSource {
 
     func password(for user: String) async throws -> LoginPassword {
         let request = RDSTokenRequest(host: signingHost, port: signingPort, user: user, region: region)
-        let issued = try await tokens.token(for: request, lifetime: lifetime)
+        let issued: IssuedToken
+        do {
+            issued = try await tokens.token(for: request, lifetime: lifetime)
+        } catch {
+            throw PasswordUnavailable(description: "could not sign an IAM auth token: \(error)")
+        }
         return LoginPassword(
             secret: issued.token, wasCached: issued.wasCached,
             logMetadata: [

@@ -9,6 +9,12 @@ protocol LoginCredentialSource: Sendable {
     func password(for user: String) async throws -> LoginPassword
 }
 
+/// Why a source has no password, in words that follow "iam-db-proxy " in the client's error
+/// ("could not sign an IAM auth token: …", "could not read the password from Secrets Manager: …").
+struct PasswordUnavailable: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// One password for one login, and what to do if the server refuses it.
 struct LoginPassword: Sendable {
     let secret: String

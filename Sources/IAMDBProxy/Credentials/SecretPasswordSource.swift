@@ -40,11 +40,15 @@ final class SecretPasswordSource: LoginCredentialSource {
         if let fresh {
             secret = fresh.secret
         } else {
-            let signing = try await credentials.credentials()
-            secret = try await client.secret(id: settings.secretID, versionStage: settings.versionStage, credentials: signing)
+            do {
+                let signing = try await credentials.credentials()
+                secret = try await client.secret(id: settings.secretID, versionStage: settings.versionStage, credentials: signing)
+            } catch {
+                throw PasswordUnavailable(description: "could not read the password from Secrets Manager: \(error)")
+            }
             cached.withLock { $0 = Cached(secret: secret, fetchedAt: current) }
         }
-        guard secret.username == user else { throw UserMismatch(secretID: settings.secretID, user: user) }
+        guard secret.username == user else { throw PasswordUnavailable(description: "\(UserMismatch(secretID: settings.secretID, user: user))") }
         let versionID = secret.versionID
         return LoginPassword(
             secret: secret.password, wasCached: fresh != nil,

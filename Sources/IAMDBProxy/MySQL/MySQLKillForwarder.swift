@@ -69,7 +69,7 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
         case .success(let password):
             self.password = password
             perform(login.tokenReady(password.secret))
-        case .failure(let error): failed("no token: \(error)")
+        case .failure(let error): failed("no password: \(error)")
         }
     }
 

@@ -143,7 +143,7 @@ extension LoginSessionHandler {
         case .failure(let error):
             logger.debug("no password", metadata: ["error": "\(error)"])
             record.noCredentials = true
-            perform(machine.tokenFailed("\(error)"))
+            perform(machine.tokenFailed((error as? PasswordUnavailable)?.description ?? "could not get a password: \(error)"))
         }
     }
 

@@ -195,7 +195,7 @@ public struct MySQLProxyHandshake: Sendable {
 
     public mutating func tokenFailed(_ reason: String) -> [Action] {
         guard phase == .loggingIn else { return [] }
-        return fail(.accessDenied("iam-db-proxy could not sign an IAM token: \(reason)"), reason: "no token: \(reason)")
+        return fail(.accessDenied("iam-db-proxy \(reason)"), reason: "no password: \(reason)")
     }
 
     public mutating func upstreamFailed(_ message: String, hint: String? = nil) -> [Action] {

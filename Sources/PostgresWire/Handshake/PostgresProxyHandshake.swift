@@ -215,7 +215,8 @@ public struct PostgresProxyHandshake: Sendable {
 
     public mutating func tokenFailed(_ reason: String) -> [Action] {
         guard phase != .closed, phase != .relaying else { return [] }
-        return fail(.cannotConnect, "iam-db-proxy could not sign an IAM auth token: \(reason)", reason: "token: \(reason)")
+        // `reason` says what failed, in the source's words ("could not sign an IAM auth token: …").
+        return fail(.cannotConnect, "iam-db-proxy \(reason)", reason: "no password: \(reason)")
     }
 
     // MARK: Upstream events
