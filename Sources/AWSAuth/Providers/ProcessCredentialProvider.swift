@@ -25,7 +25,7 @@ public struct ProcessCredentialProvider: CredentialProvider {
         guard let first = arguments.first, let executable = CommandLineSplitting.resolve(first, path: ProcessInfo.processInfo.environment["PATH"]) else {
             throw CredentialProviderError.failed(provider: name, reason: "credential_process names no program found on PATH")
         }
-        let (_, output) = try await run(executable, Array(arguments.dropFirst()))
+        let output = try await run(executable, Array(arguments.dropFirst()))
         let credentials = try CredentialDocument.credentials(from: output, provider: name)
         guard let version = try? JSONDecoder().decode(VersionOnly.self, from: Data(output.utf8)).version, version == 1 else {
             throw CredentialProviderError.failed(provider: name, reason: "credential_process output must have \"Version\": 1")
@@ -42,11 +42,11 @@ public struct ProcessCredentialProvider: CredentialProvider {
     /// not happen on the concurrency pool) in a process group of its own, stopped whole after
     /// `timeout` (botocore has no timeout; a helper waiting for a browser login must not hang
     /// every new session).
-    private func run(_ executable: String, _ arguments: [String]) async throws -> (Int32, String) {
+    private func run(_ executable: String, _ arguments: [String]) async throws -> String {
         let provider = name
         let timeout = self.timeout
-        return try await withCheckedThrowingContinuation { continuation in
-            let outcome = ResumeOnce(continuation)
+        // HelperProcess.run returns only once the helper is gone, so each path resumes once.
+        return try await withCheckedThrowingContinuation { outcome in
             Thread {
                 do {
                     let result = try HelperProcess.run(executable, arguments, timeout: timeout.timeInterval)
@@ -56,7 +56,7 @@ public struct ProcessCredentialProvider: CredentialProvider {
                             provider: provider, reason: "credential_process exited with status \(result.status)" + (said.isEmpty ? "" : ": \(said)")))
                         return
                     }
-                    outcome.resume(returning: (result.status, String(decoding: result.standardOutput, as: UTF8.self)))
+                    outcome.resume(returning: String(decoding: result.standardOutput, as: UTF8.self))
                 } catch is HelperProcess.TimedOut {
                     outcome.resume(throwing: CredentialProviderError.failed(
                         provider: provider, reason: "credential_process did not finish within \(timeout); it and the processes it started were stopped"))
@@ -64,24 +64,6 @@ public struct ProcessCredentialProvider: CredentialProvider {
                     outcome.resume(throwing: CredentialProviderError.failed(provider: provider, reason: "cannot start credential_process: \(error)"))
                 }
             }.start()
-        }
-    }
-}
-
-/// Resumes a continuation exactly once, whichever of the process or its deadline finishes first.
-private final class ResumeOnce: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<(Int32, String), any Error>?
-
-    init(_ continuation: CheckedContinuation<(Int32, String), any Error>) { self.continuation = continuation }
-
-    func resume(returning value: (Int32, String)) { take()?.resume(returning: value) }
-    func resume(throwing error: any Error) { take()?.resume(throwing: error) }
-
-    private func take() -> CheckedContinuation<(Int32, String), any Error>? {
-        lock.withLock {
-            defer { continuation = nil }
-            return continuation
         }
     }
 }

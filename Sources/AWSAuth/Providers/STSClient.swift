@@ -6,17 +6,24 @@ import NIOHTTP1
 /// (`https://sts.REGION.amazonaws.com`, `.com.cn` in China) unless a configured endpoint
 /// (`AWS_ENDPOINT_URL_STS`, the profile's `services` or `endpoint_url`) points elsewhere.
 struct STSClient: Sendable {
-    let environment: AWSEnvironment
-    /// The profile whose configured endpoints apply.
-    let profile: String
     let region: String?
     let http: CredentialHTTPClient
     let timeout: TimeAmount
+    /// Resolved once: a configured endpoint means reading the shared files.
+    let endpoint: String
 
-    var endpoint: String {
-        if let override = environment.endpointOverride(serviceEnvironmentName: "STS", profile: profile) { return override }
-        guard let region else { return "https://sts.amazonaws.com" }
-        return "https://sts.\(region).amazonaws.com" + (region.hasPrefix("cn-") ? ".cn" : "")
+    /// `profile`: the profile whose configured endpoints apply.
+    init(environment: AWSEnvironment, profile: String, region: String?, http: CredentialHTTPClient, timeout: TimeAmount) {
+        self.region = region
+        self.http = http
+        self.timeout = timeout
+        if let override = environment.endpointOverride(serviceEnvironmentName: "STS", profile: profile) {
+            endpoint = override
+        } else if let region {
+            endpoint = "https://sts.\(region).amazonaws.com" + (region.hasPrefix("cn-") ? ".cn" : "")
+        } else {
+            endpoint = "https://sts.amazonaws.com"
+        }
     }
 
     func assumeRole(

@@ -48,6 +48,8 @@ public struct SecretsManagerClient: Sendable {
 
     /// The `username` and `password` of the secret's JSON at `versionStage`.
     public func secret(id: String, versionStage: String, credentials: AWSCredentials, date: Date = Date()) async throws -> Secret {
+        // Once per call: a configured endpoint means reading the shared files.
+        let endpoint = self.endpoint
         guard let url = URL(string: endpoint), let host = url.host else {
             throw Failure(secretID: id, code: "BadEndpoint", reason: "\(endpoint) is not a URL")
         }
