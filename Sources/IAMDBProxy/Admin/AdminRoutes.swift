@@ -33,6 +33,19 @@ struct AdminRoutes: Sendable {
     /// Why the proxy is not ready, if it is not; and conditions it has that readiness was told
     /// to ignore (`http.readiness_checks`), so a 200 still tells the truth.
     private func readiness() async -> (notReady: String?, notes: [String]) {
+        let known = readinessWithoutCredentials()
+        if known.notReady == nil, checks.contains(.credentials), let problem = await credentialsProblem() { return (problem, known.notes) }
+        return known
+    }
+
+    /// `/readiness` as far as it is known without waiting on the credentials chain, the cached
+    /// credentials standing in for an answer from it (`iam_db_proxy_ready`).
+    var isReadyWithoutWaiting: Bool {
+        readinessWithoutCredentials().notReady == nil && (!checks.contains(.credentials) || status.holdsCredentials)
+    }
+
+    /// Every condition but asking the credentials chain.
+    private func readinessWithoutCredentials() -> (notReady: String?, notes: [String]) {
         if !status.isStarted { return ("starting", []) }
         if status.isShuttingDown { return ("shutting down", []) }
         let unbound = status.unboundListeners
@@ -42,9 +55,7 @@ struct AdminRoutes: Sendable {
             if checks.contains(.connectionLimit) { return (full, []) }
             notes.append("\(full) (not a readiness check here; see http.readiness_checks)")
         }
-        if checks.contains(.credentials) {
-            if let problem = await credentialsProblem() { return (problem, notes) }
-        } else if !status.holdsCredentials {
+        if !checks.contains(.credentials), !status.holdsCredentials {
             // Not asking the chain here: a probe must not wait on a credentials endpoint it does not depend on.
             notes.append("no AWS credentials held now (not a readiness check here; see http.readiness_checks)")
         }

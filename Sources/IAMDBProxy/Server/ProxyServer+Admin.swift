@@ -27,14 +27,6 @@ extension ProxyServer: AdminStatus {
 
     var holdsCredentials: Bool { tokens.credentials.holdsUsableCredentials }
 
-    /// `/readiness` as far as it is known without waiting on the credentials chain (`iam_db_proxy_ready`).
-    var isReadyWithoutWaiting: Bool {
-        let checks = configuration.http?.readinessChecks ?? []
-        return isStarted && !isShuttingDown && unboundListeners.isEmpty
-            && (!checks.contains(.connectionLimit) || fullReason == nil)
-            && (!checks.contains(.credentials) || holdsCredentials)
-    }
-
     func checkCredentials() async throws {
         _ = try await tokens.credentials.credentials()
     }
@@ -109,7 +101,7 @@ extension ProxyServer: AdminStatus {
                       .compactMap { $0 }),
             .init(name: "iam_db_proxy_ready", type: "gauge",
                   help: "1 when /readiness says ready: started, not shutting down, every listener bound, and the http.readiness_checks in force.",
-                  samples: [([], isReadyWithoutWaiting ? 1 : 0)]),
+                  samples: [([], AdminRoutes(status: self, checks: configuration.http?.readinessChecks ?? []).isReadyWithoutWaiting ? 1 : 0)]),
             .init(name: "iam_db_proxy_credentials_available", type: "gauge",
                   help: "1 while unexpired AWS credentials are held (from the last fetch), else 0.",
                   samples: [([], holdsCredentials ? 1 : 0)]),
