@@ -51,7 +51,10 @@ let package = Package(
         ),
         .target(
             name: "MySQLWire",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: upcomingFeatures
         ),
         .target(name: "CMallocStatistics"),

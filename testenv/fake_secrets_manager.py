@@ -122,7 +122,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.record(record)
         value = versions[stage]
         answer = {"ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + request["SecretId"], "Name": request["SecretId"],
-                  "VersionId": "%s-%s" % (stage, hashlib.sha256(json.dumps(value).encode()).hexdigest()[:8]), "VersionStages": [stage]}
+                  "VersionId": hashlib.sha256(json.dumps(value).encode()).hexdigest()[:32], "VersionStages": [stage]}
         if isinstance(value, dict) and "binary" in value:
             answer["SecretBinary"] = value["binary"]
         else:

@@ -264,9 +264,6 @@ struct ConfigurationReader {
             guard listener.users?.isEmpty == false else {
                 throw error(node, "\(path).users", "auth: secret needs users (the secret's user): its password must not reach any local process that asks")
             }
-            guard listener.engine == .postgres else {
-                throw error(keys["auth"], "\(path).auth", "auth: secret is available for postgres listeners so far")
-            }
             listener.auth = .secret(settings)
         default:
             throw error(keys["auth"], "\(path).auth", "must be iam or secret (got \(auth))")

@@ -13,6 +13,8 @@ protocol LoginCredentialSource: Sendable {
 /// ("could not sign an IAM auth token: …", "could not read the password from Secrets Manager: …").
 struct PasswordUnavailable: Error, CustomStringConvertible {
     let description: String
+    /// Not a passing failure: this source never answers for this user (28000, not 08001).
+    var refusesUser = false
 }
 
 /// One password for one login, and what to do if the server refuses it.

@@ -5,25 +5,25 @@ import Synchronization
 
 /// Secrets Manager users (`auth: secret`): the password is the one in a secret's JSON, fetched
 /// with `GetSecretValue` signed from the proxy's credentials chain and kept for
-/// `cache_seconds`. A cached password the server refuses (a rotation) earns the login one retry
-/// with the secret fetched again. Only the secret's own user gets its password.
+/// `cache_seconds`. A refused password (a rotation) earns the login one retry: with the secret
+/// fetched again, or — when the fetch gives back the very password the server just refused —
+/// with the `AWSPENDING` version, which the database holds between a rotation's `setSecret`
+/// and `finishSecret` steps. Only the secret's own user gets its password.
 final class SecretPasswordSource: LoginCredentialSource {
-    struct UserMismatch: Error, CustomStringConvertible {
-        let secretID: String
-        let user: String
-        var description: String { "secret \(secretID) holds the password of another user than \(user); connect as the secret's user" }
-    }
+    static let currentStage = "AWSCURRENT"
+    static let pendingStage = "AWSPENDING"
 
-    private struct Cached {
-        let secret: SecretsManagerClient.Secret
-        let fetchedAt: Date
+    private struct State {
+        var cached: (secret: SecretsManagerClient.Secret, stage: String, fetchedAt: Date)?
+        /// The last password a server refused, so that fetching it again moves on to AWSPENDING.
+        var refusedPassword: String?
     }
 
     let settings: ListenerConfiguration.SecretSettings
     let client: SecretsManagerClient
     let credentials: CredentialCache
     let now: @Sendable () -> Date
-    private let cached = Mutex<Cached?>(nil)
+    private let state = Mutex(State())
 
     init(settings: ListenerConfiguration.SecretSettings, client: SecretsManagerClient, credentials: CredentialCache,
          now: @escaping @Sendable () -> Date = Date.init) {
@@ -35,28 +35,49 @@ final class SecretPasswordSource: LoginCredentialSource {
 
     func password(for user: String) async throws -> LoginPassword {
         let current = now()
-        let fresh = cached.withLock { entry in entry.flatMap { current.timeIntervalSince($0.fetchedAt) < settings.cacheSeconds ? $0 : nil } }
-        let secret: SecretsManagerClient.Secret
-        if let fresh {
-            secret = fresh.secret
-        } else {
-            do {
-                let signing = try await credentials.credentials()
-                secret = try await client.secret(id: settings.secretID, versionStage: settings.versionStage, credentials: signing)
-            } catch {
-                throw PasswordUnavailable(description: "could not read the password from Secrets Manager: \(error)")
-            }
-            cached.withLock { $0 = Cached(secret: secret, fetchedAt: current) }
+        let fresh = state.withLock { state in
+            state.cached.flatMap { current.timeIntervalSince($0.fetchedAt) < settings.cacheSeconds ? ($0.secret, $0.stage) : nil }
         }
-        guard secret.username == user else { throw PasswordUnavailable(description: "\(UserMismatch(secretID: settings.secretID, user: user))") }
-        let versionID = secret.versionID
+        let (secret, stage) = if let fresh { fresh } else { try await fetch(at: current) }
+        guard secret.username == user else {
+            throw PasswordUnavailable(
+                description: "secret \(settings.secretID) holds the password of another user than \(user); connect as the secret's user",
+                refusesUser: true)
+        }
+        let password = secret.password
         return LoginPassword(
-            secret: secret.password, wasCached: fresh != nil,
+            secret: password,
+            // A fresh AWSCURRENT the server refuses may be mid-rotation: AWSPENDING is the retry.
+            wasCached: fresh != nil || stage == Self.currentStage && settings.versionStage == Self.currentStage,
             logMetadata: [
-                "credential": "secret", "secret_id": "\(settings.secretID)", "version_stage": "\(settings.versionStage)",
-                "version_id": "\(versionID ?? "?")",
+                "credential": "secret", "secret_id": "\(settings.secretID)", "version_stage": "\(stage)",
+                "version_id": "\(secret.versionID ?? "?")",
             ],
-            // Refused: the secret may have been rotated; the next login fetches it again.
-            forget: { [self] in cached.withLock { entry in if entry?.secret.versionID == versionID { entry = nil } } })
+            forget: { [self] in
+                state.withLock { state in
+                    state.refusedPassword = password
+                    if state.cached?.secret.password == password { state.cached = nil }
+                }
+            })
+    }
+
+    /// The configured stage, or AWSPENDING when that gives back the password just refused.
+    private func fetch(at date: Date) async throws -> (SecretsManagerClient.Secret, String) {
+        do {
+            let signing = try await credentials.credentials()
+            var stage = settings.versionStage
+            var secret = try await client.secret(id: settings.secretID, versionStage: stage, credentials: signing)
+            let refused = state.withLock { $0.refusedPassword }
+            if secret.password == refused, stage == Self.currentStage,
+               let pending = try? await client.secret(id: settings.secretID, versionStage: Self.pendingStage, credentials: signing),
+               pending.password != refused
+            {
+                (secret, stage) = (pending, Self.pendingStage)
+            }
+            state.withLock { $0.cached = (secret, stage, date) }
+            return (secret, stage)
+        } catch {
+            throw PasswordUnavailable(description: "could not read the password from Secrets Manager: \(error)")
+        }
     }
 }

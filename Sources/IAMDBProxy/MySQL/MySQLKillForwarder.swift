@@ -34,7 +34,11 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
         self.logger = logger
         self.completion = completion
         link = UpstreamLink(dial: target.runtime.upstreamDial, eventLoop: eventLoop)
-        login = MySQLUpstreamLogin(client: .init(capabilities: .minimalClient, characterSet: Self.utf8mb4, user: user))
+        login = Self.makeLogin(user: user, runtime: target.runtime)
+    }
+
+    private static func makeLogin(user: String, runtime: ListenerRuntime) -> MySQLUpstreamLogin {
+        MySQLUpstreamLogin(client: .init(capabilities: .minimalClient, characterSet: utf8mb4, user: user), credential: runtime.configuration.auth.mysqlCredential)
     }
 
     static func forward(_ statement: KillStatement, to target: MySQLSessionRegistry.Session, as user: String, on eventLoop: any EventLoop,
@@ -81,7 +85,7 @@ final class MySQLKillForwarder: UpstreamLinkDelegate {
         password?.forget()
         password = nil
         buffer.clear()
-        login = MySQLUpstreamLogin(client: .init(capabilities: .minimalClient, characterSet: Self.utf8mb4, user: user))
+        login = Self.makeLogin(user: user, runtime: target.runtime)
         logIn()
     }
 

@@ -31,7 +31,8 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
         self.state = state
         machine = MySQLProxyHandshake(configuration: .init(
             greeting: state.greeting.current, clientTLSAvailable: runtime.clientTLS != nil,
-            allowedUsers: runtime.configuration.users.map(Set.init), listenerName: runtime.configuration.name))
+            allowedUsers: runtime.configuration.users.map(Set.init), listenerName: runtime.configuration.name,
+            credential: runtime.configuration.auth.mysqlCredential))
         record = SessionRecord(runtime: runtime)
     }
 

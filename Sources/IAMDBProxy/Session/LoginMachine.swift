@@ -10,7 +10,7 @@ protocol LoginMachine {
     var user: String { get }
     var database: String { get }
     mutating func tokenReady(_ token: String, wasCached: Bool) -> [Action]
-    mutating func tokenFailed(_ reason: String) -> [Action]
+    mutating func tokenFailed(_ reason: String, refusesUser: Bool) -> [Action]
     mutating func upstreamBytes(_ buffer: inout ByteBuffer) -> [Action]
     mutating func upstreamTLSEstablished() -> [Action]
     mutating func upstreamFailed(_ message: String, hint: String?) -> [Action]

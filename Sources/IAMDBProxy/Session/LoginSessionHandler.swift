@@ -143,7 +143,8 @@ extension LoginSessionHandler {
         case .failure(let error):
             logger.debug("no password", metadata: ["error": "\(error)"])
             record.noCredentials = true
-            perform(machine.tokenFailed((error as? PasswordUnavailable)?.description ?? "could not get a password: \(error)"))
+            let unavailable = error as? PasswordUnavailable
+            perform(machine.tokenFailed(unavailable?.description ?? "could not get a password: \(error)", refusesUser: unavailable?.refusesUser ?? false))
         }
     }
 

@@ -14,9 +14,12 @@ public struct MySQLProxyHandshake: Sendable {
         /// (the first moment an ERR packet can carry a SQLSTATE).
         public var tooManyConnections: Bool
         public var listenerName: String
+        /// What the upstream login answers the server with.
+        public var credential: MySQLUpstreamLogin.Credential
 
         public init(greeting: ServerGreeting, clientTLSAvailable: Bool = false, allowedUsers: Set<String>? = nil,
-                    tooManyConnections: Bool = false, listenerName: String = "mysql") {
+                    tooManyConnections: Bool = false, listenerName: String = "mysql", credential: MySQLUpstreamLogin.Credential = .iamToken) {
+            self.credential = credential
             self.greeting = greeting
             self.clientTLSAvailable = clientTLSAvailable
             self.allowedUsers = allowedUsers
@@ -162,7 +165,7 @@ public struct MySQLProxyHandshake: Sendable {
         var client = response
         // Attributes the greeting did not offer are not passed on.
         if !client.capabilities.contains(.connectAttributes) { client.attributes = nil }
-        return MySQLUpstreamLogin(client: client)
+        return MySQLUpstreamLogin(client: client, credential: configuration.credential)
     }
 
     // MARK: Upstream and token events
@@ -193,7 +196,9 @@ public struct MySQLProxyHandshake: Sendable {
         return perform(steps)
     }
 
-    public mutating func tokenFailed(_ reason: String) -> [Action] {
+    /// Always 1045 (access denied): MySQL clients show no other class for a login without a
+    /// password, whether the source failed or refuses the user (`refusesUser`).
+    public mutating func tokenFailed(_ reason: String, refusesUser: Bool = false) -> [Action] {
         guard phase == .loggingIn else { return [] }
         return fail(.accessDenied("iam-db-proxy \(reason)"), reason: "no password: \(reason)")
     }

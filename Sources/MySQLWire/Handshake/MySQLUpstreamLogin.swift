@@ -1,10 +1,18 @@
 import NIOCore
 
-/// Logs in to a MySQL/MariaDB server as an IAM user, as a pure state machine: read the
-/// greeting, ask for TLS, send a HandshakeResponse41 carrying the token for
-/// `mysql_clear_password`, answer AuthSwitchRequest / AuthMoreData, end on OK or ERR.
-/// The proxy runs one per client session; the KILL forwarder runs one per KILL.
+/// Logs in to a MySQL/MariaDB server, as a pure state machine: read the greeting, ask for TLS,
+/// send a HandshakeResponse41 carrying the credential, answer AuthSwitchRequest / AuthMoreData,
+/// end on OK or ERR. An IAM token always goes as `mysql_clear_password`; a stored password
+/// answers whichever plugin the server asks for (`MySQLPasswordAnswer`). The proxy runs one
+/// per client session; the KILL forwarder runs one per KILL.
 public struct MySQLUpstreamLogin: Sendable {
+    public enum Credential: Sendable, Equatable {
+        /// An RDS IAM auth token, which RDS takes through `mysql_clear_password` only.
+        case iamToken
+        /// A password (from Secrets Manager): native, caching_sha2 (fast and full), clear.
+        case password
+    }
+
     public enum Step: Sendable, Equatable {
         /// A framed packet for the server.
         case send(ByteBuffer)
@@ -34,13 +42,20 @@ public struct MySQLUpstreamLogin: Sendable {
     /// What the client chose (its auth response and plugin are not used), passed upstream
     /// unchanged, since the proxy relays raw bytes once logged in.
     public let client: HandshakeResponse
+    public let credential: Credential
     private(set) var phase = Phase.awaitingGreeting
+    /// The plugin the last answer was for, and the nonce it was computed with.
+    private var plugin = Self.clearPasswordPlugin
+    private var nonce: [UInt8] = []
     public private(set) var greeting: ServerGreeting?
     private var token: String?
     private var tlsReady = false
     private var rounds = 0
 
-    public init(client: HandshakeResponse) { self.client = client }
+    public init(client: HandshakeResponse, credential: Credential = .iamToken) {
+        self.client = client
+        self.credential = credential
+    }
 
     /// The flags sent upstream: the client's, minus what only concerns its own leg, plus
     /// what TLS and the plugin answer need.
@@ -102,6 +117,12 @@ public struct MySQLUpstreamLogin: Sendable {
                 "the server no longer offers capabilities \(unsupported) the client negotiated with the proxy's greeting; reconnect")]
         }
         phase = .tlsHandshake
+        nonce = greeting.scramble
+        plugin = switch credential {
+        case .iamToken: Self.clearPasswordPlugin
+        // Answered in the first packet when the proxy can; otherwise the server switches.
+        case .password: MySQLPasswordAnswer.isSupported(greeting.authPluginName) ? greeting.authPluginName : MySQLPasswordAnswer.nativePassword
+        }
         var request = client
         request.capabilities = upstreamCapabilities
         return [.greeted(greeting), .send(Self.frame(request.encodeSSLRequest(), sequenceID: frame.sequenceID &+ 1)), .startTLS]
@@ -112,8 +133,8 @@ public struct MySQLUpstreamLogin: Sendable {
         phase = .authenticating
         var response = client
         response.capabilities = upstreamCapabilities
-        response.authResponse = Self.clearPassword(token)
-        response.authPluginName = Self.clearPasswordPlugin
+        response.authResponse = answer(token)
+        response.authPluginName = plugin
         // Greeting 0, SSLRequest 1, this response 2.
         return [.send(Self.frame(response.encode(), sequenceID: 2))]
     }
@@ -129,7 +150,8 @@ public struct MySQLUpstreamLogin: Sendable {
             phase = .done
             return [.failed("the server kept asking for authentication data after \(Self.maximumAuthenticationRounds) answers")]
         }
-        let answer = Self.frame(ByteBuffer(bytes: Self.clearPassword(token ?? "")), sequenceID: frame.sequenceID &+ 1)
+        let respond = { (bytes: [UInt8]) in Self.frame(ByteBuffer(bytes: bytes), sequenceID: frame.sequenceID &+ 1) }
+        let secret = token ?? ""
         switch reply {
         case .ok(let payload):
             phase = .done
@@ -137,19 +159,42 @@ public struct MySQLUpstreamLogin: Sendable {
         case .error(let error):
             phase = .done
             return [.refused(error, retryable: true)]
-        case .authSwitch(let plugin?, _) where plugin == Self.clearPasswordPlugin || plugin == "dialog":
-            // `dialog` is MariaDB's PAM conversation; its one prompt takes the same answer.
-            return [.send(answer)]
+        case .authSwitch(let plugin?, let data) where credential == .password && MySQLPasswordAnswer.isSupported(plugin):
+            self.plugin = plugin
+            nonce = data.last == 0 ? Array(data.dropLast()) : data
+            return [.send(respond(answer(secret)))]
+        case .authSwitch(let plugin?, _) where credential == .iamToken && (plugin == Self.clearPasswordPlugin || plugin == MySQLPasswordAnswer.dialog):
+            return [.send(respond(answer(secret)))]
         case .authSwitch(let plugin, _):
             phase = .done
-            return [.refused(.accessDenied(
-                "iam-db-proxy: the server asks user '\(client.user)' for \(plugin ?? "mysql_old_password"), not for an IAM token: the user does not exist or is not an IAM user"),
-                retryable: false)]
-        case .moreData(let data) where data == [0x03]:
-            // caching_sha2_password: fast authentication succeeded, OK follows.
+            let wanted = plugin ?? "mysql_old_password"
+            let message = switch credential {
+            case .iamToken: "the server asks user '\(client.user)' for \(wanted), not for an IAM token: the user does not exist or is not an IAM user"
+            case .password: "the server asks user '\(client.user)' for \(wanted), which iam-db-proxy cannot answer with a password (it answers \(Self.passwordPlugins))"
+            }
+            return [.refused(.accessDenied("iam-db-proxy: \(message)"), retryable: false)]
+        case .moreData(MySQLPasswordAnswer.fastAuthenticationSucceeded):
+            // caching_sha2_password: the scramble matched the server's cache; OK follows.
             return []
-        case .moreData:
-            return [.send(answer)]
+        case .moreData(MySQLPasswordAnswer.fullAuthenticationRequested) where credential == .password:
+            // caching_sha2_password's full authentication: the password itself, over the verified TLS.
+            return [.send(respond(MySQLPasswordAnswer.clear(secret)))]
+        case .moreData where credential == .iamToken || plugin == MySQLPasswordAnswer.dialog:
+            return [.send(respond(Self.clearPassword(secret)))]
+        case .moreData(let data):
+            phase = .done
+            return [.failed("the server sent \(plugin) data iam-db-proxy cannot answer (\(data.count) bytes)")]
+        }
+    }
+
+    static let passwordPlugins = [MySQLPasswordAnswer.nativePassword, MySQLPasswordAnswer.cachingSHA2Password, MySQLPasswordAnswer.clearPassword,
+                                  MySQLPasswordAnswer.sha256Password, MySQLPasswordAnswer.dialog].joined(separator: ", ")
+
+    /// The answer to the current plugin and nonce.
+    private func answer(_ secret: String) -> [UInt8] {
+        switch credential {
+        case .iamToken: Self.clearPassword(secret)
+        case .password: MySQLPasswordAnswer.answer(plugin: plugin, password: secret, nonce: nonce) ?? []
         }
     }
 

@@ -213,10 +213,12 @@ public struct PostgresProxyHandshake: Sendable {
         return answer(request)
     }
 
-    public mutating func tokenFailed(_ reason: String) -> [Action] {
+    /// `refusesUser`: the source will never have a password for this user (a secret holding
+    /// another user's), an authorization failure (28000) rather than a connection failure.
+    public mutating func tokenFailed(_ reason: String, refusesUser: Bool = false) -> [Action] {
         guard phase != .closed, phase != .relaying else { return [] }
         // `reason` says what failed, in the source's words ("could not sign an IAM auth token: …").
-        return fail(.cannotConnect, "iam-db-proxy \(reason)", reason: "no password: \(reason)")
+        return fail(refusesUser ? .invalidAuthorization : .cannotConnect, "iam-db-proxy \(reason)", reason: "no password: \(reason)")
     }
 
     // MARK: Upstream events
