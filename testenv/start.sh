@@ -83,6 +83,24 @@ PAM
 PGDATA="$TESTENV_DIR/pg/data"
 PGRUN="$TESTENV_DIR/pg/run"
 pg_running() { runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
+# Written on every start (and reloaded when the server already runs), so an older test
+# environment gets the Secrets Manager tests' md5 and cleartext users too.
+write_pg_hba() {
+    # As on RDS: IAM users (members of rds_iam) log in only over TLS through PAM.
+    cat > "$PGDATA/pg_hba.conf" <<HBA
+local   all  all                       trust
+hostssl all  +rds_iam    127.0.0.1/32  pam pamservice=$PG_PAM_SERVICE
+hostssl all  +rds_iam    ::1/128       pam pamservice=$PG_PAM_SERVICE
+host    all  +rds_iam    0.0.0.0/0     reject
+host    all  +rds_iam    ::/0          reject
+hostssl all  bench_user  127.0.0.1/32  trust
+hostssl all  bench_user  ::1/128       trust
+host    all  secret_md5    127.0.0.1/32  md5
+host    all  secret_clear  127.0.0.1/32  password
+host    all  all         127.0.0.1/32  scram-sha-256
+host    all  all         ::1/128       scram-sha-256
+HBA
+}
 if ! pg_running; then
     if [ ! -f "$PGDATA/PG_VERSION" ]; then
         log "initialising PostgreSQL in $PGDATA"
@@ -104,19 +122,8 @@ ssl_ca_file = 'ca.pem'
 password_encryption = 'scram-sha-256'
 log_connections = on
 CONF
-        # As on RDS: IAM users (members of rds_iam) log in only over TLS through PAM.
-        cat > "$PGDATA/pg_hba.conf" <<HBA
-local   all  all                       trust
-hostssl all  +rds_iam    127.0.0.1/32  pam pamservice=$PG_PAM_SERVICE
-hostssl all  +rds_iam    ::1/128       pam pamservice=$PG_PAM_SERVICE
-host    all  +rds_iam    0.0.0.0/0     reject
-host    all  +rds_iam    ::/0          reject
-hostssl all  bench_user  127.0.0.1/32  trust
-hostssl all  bench_user  ::1/128       trust
-host    all  all         127.0.0.1/32  scram-sha-256
-host    all  all         ::1/128       scram-sha-256
-HBA
     fi
+    write_pg_hba
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$TESTENV_DIR/pg/server.log" -w -t 60 start >/dev/null
     runuser -u postgres -- psql -h "$PGRUN" -p "$PG_PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 <<'SQL'
@@ -135,6 +142,9 @@ GRANT ALL ON DATABASE appdb TO iam_other, pw_user, bench_user;
 \c appdb
 GRANT ALL ON SCHEMA public TO iam_user, iam_other, pw_user, bench_user;
 SQL
+else
+    write_pg_hba
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGDATA" reload >/dev/null
 fi
 
 # --- MariaDB ----------------------------------------------------------------------------

@@ -11,53 +11,6 @@ import Testing
 
     init() throws { env = try TestEnvironment.load() }
 
-    /// The fake service and the file of secrets it reads on every request.
-    final class FakeSecretsManager {
-        let process = Process()
-        let secretsFile: String
-        let port: Int
-
-        init(secrets: [String: [String: String]]) throws {
-            let folder = NSTemporaryDirectory() + "fake-sm-" + UUID().uuidString
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            secretsFile = folder + "/secrets.json"
-            let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            // Through the launcher that clears the signal mask a test thread would pass on, so terminate() stops it.
-            process.executableURL = URL(fileURLWithPath: signalResettingLauncher[0])
-            process.arguments = Array(signalResettingLauncher.dropFirst()) + ["/usr/bin/env", "python3", repository.appendingPathComponent("testenv/fake_secrets_manager.py").path,
-                                 repository.appendingPathComponent("testenv/credentials.json").path, secretsFile, folder + "/port"]
-            let output = Pipe()
-            process.standardOutput = output
-            try Self.write(secrets, to: secretsFile)
-            try process.run()
-            var line = Data()
-            while !line.contains(UInt8(ascii: "\n")) {
-                let chunk = output.fileHandleForReading.availableData
-                guard !chunk.isEmpty else { throw HarnessError(description: "the fake Secrets Manager did not start") }
-                line += chunk
-            }
-            port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        }
-
-        static func write(_ secrets: [String: [String: String]], to file: String) throws {
-            try JSONSerialization.data(withJSONObject: secrets).write(to: URL(fileURLWithPath: file), options: .atomic)
-        }
-
-        func rotate(_ secrets: [String: [String: String]]) throws { try Self.write(secrets, to: secretsFile) }
-
-        /// The outcomes of the requests so far (`ok`, or the AWS error it answered).
-        var outcomes: [String] {
-            ((try? String(contentsOfFile: secretsFile + ".log", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
-                (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["outcome"] as? String
-            }
-        }
-
-        deinit {
-            process.terminate()
-            process.waitUntilExit()
-        }
-    }
-
     static func secretJSON(_ password: String) -> String { #"{"username":"\#(role)","password":"\#(password)","engine":"postgres"}"# }
 
     /// SQL as the servers' superuser, to make and rotate the role.
@@ -68,9 +21,8 @@ import Testing
     }
 
     func start(_ fake: FakeSecretsManager, secretID: String = "app/db", identity: TestEnvironment.Identity? = nil) async throws -> ProxyHarness {
-        try await ProxyHarness.start(env, identity: identity ?? env.longTerm,
-                                     extraEnvironment: ["AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:\(fake.port)"],
-                                     listenerYAML: "auth: secret\nusers: [\(Self.role)]\nsecret: {secret_id: \"\(secretID)\", region: us-east-1, cache_seconds: 300}")
+        let listener = fake.listener(user: Self.role, secretID: secretID)
+        return try await ProxyHarness.start(env, identity: identity ?? env.longTerm, extraEnvironment: listener.environment, listenerYAML: listener.yaml)
     }
 
     @Test func theSecretsPasswordAnswersSCRAMAndARotationCostsOneRetry() async throws {
@@ -109,5 +61,46 @@ import Testing
         let refused = try stranger.psql(env, user: Self.role, ["-c", "SELECT 1"])
         #expect(refused.stderr.contains("UnrecognizedClientException"), "\(refused.stderr)")
         #expect(!missing.logs.text.contains("never-Shown-1") && !stranger.logs.text.contains("never-Shown-1"))
+    }
+
+    @Test(arguments: [("secret_md5", "md5"), ("secret_clear", "password")])
+    func md5AndCleartextServersAreAnsweredToo(role: String, method: String) async throws {
+        // pg_hba.conf (testenv/start.sh) asks these two roles for md5 and cleartext passwords;
+        // md5 needs the password stored as md5, or the server would use SCRAM anyway.
+        try superuser("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '\(role)') THEN CREATE ROLE \(role) LOGIN; END IF; END $$;"
+                      + " SET password_encryption = '\(method == "md5" ? "md5" : "scram-sha-256")'; ALTER ROLE \(role) LOGIN PASSWORD '\(method)-Pa55'")
+        let fake = try FakeSecretsManager(secrets: ["app/db": ["AWSCURRENT": #"{"username":"\#(role)","password":"\#(method)-Pa55"}"#]])
+        let listener = fake.listener(user: role)
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, extraEnvironment: listener.environment, listenerYAML: listener.yaml)
+        defer { proxy.stop() }
+        let result = try proxy.psql(env, user: role, ["-c", "SELECT current_user"])
+        #expect(result.status == 0 && result.stdout == "\(role)\n", "\(method): \(result.stderr)\n\(proxy.logs.text)")
+        #expect(!proxy.logs.text.contains("\(method)-Pa55"))
+    }
+
+    @Test func midRotationTheDatabaseMayAlreadyHoldThePendingPassword() async throws {
+        // Between a rotation's setSecret and finishSecret the database has AWSPENDING's password.
+        try superuser("ALTER ROLE \(Self.role) LOGIN PASSWORD 'pending-Pa55'")
+        let fake = try FakeSecretsManager(secrets: ["app/db": ["AWSCURRENT": Self.secretJSON("current-Pa55"), "AWSPENDING": Self.secretJSON("pending-Pa55")]])
+        let proxy = try await start(fake)
+        defer { proxy.stop() }
+        let result = try proxy.psql(env, user: Self.role, ["-c", "SELECT 1"])
+        #expect(result.status == 0, "\(result.stderr)\n\(proxy.logs.text)")
+        #expect(fake.stages == ["AWSCURRENT", "AWSCURRENT", "AWSPENDING"], "refused, fetched again (the same), then the pending version")
+        // The pending password is now the cached one: the next login costs no request.
+        let again = try proxy.psql(env, user: Self.role, ["-c", "SELECT 1"])
+        #expect(again.status == 0 && fake.stages.count == 3, "\(again.stderr)")
+    }
+
+    @Test func anotherUserThanTheSecretsIsAnAuthorizationFailure() async throws {
+        let fake = try FakeSecretsManager(secrets: ["app/db": ["AWSCURRENT": Self.secretJSON("first-Pa55")]])
+        let proxy = try await ProxyHarness.start(
+            env, identity: env.longTerm, extraEnvironment: fake.listener(user: Self.role).environment,
+            listenerYAML: "auth: secret\nusers: [\(Self.role), \(env.postgres.password_user)]\nsecret: {secret_id: app/db, region: us-east-1}")
+        defer { proxy.stop() }
+        let result = try proxy.psql(env, user: env.postgres.password_user, ["-c", "SELECT 1"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("iam-db-proxy secret app/db holds the password of another user than \(env.postgres.password_user)"), "\(result.stderr)")
+        #expect(proxy.logs.text.contains("sqlstate=28000"), "\(proxy.logs.text)")
     }
 }
