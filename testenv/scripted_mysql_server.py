@@ -155,6 +155,11 @@ def authenticate(conn, user, answer, plugin, nonce, record):
     return result
 
 
+def log(record):
+    with open(LOG, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
 def column_and_row(conn, value):
     conn.write(b"\x01")
     definition = lenenc(b"def") + lenenc(b"") + lenenc(b"") + lenenc(b"") + lenenc(b"user") + lenenc(b"")
@@ -184,11 +189,13 @@ def serve(raw):
         conn.sock = context.wrap_socket(raw, server_side=True)
         user, answer, plugin = parse_response(conn.read())
         record.update(user=user, plugin=plugin)
-        if not authenticate(conn, user, answer, plugin, nonce, record):
-            record["outcome"] = "denied"
+        accepted = authenticate(conn, user, answer, plugin, nonce, record)
+        record["outcome"] = "ok" if accepted else "denied"
+        # Logged before the answer, so a client that has its answer finds the line.
+        log(record)
+        if not accepted:
             conn.error(1045, "28000", "Access denied for user '%s'@'localhost' (using password: YES)" % user)
             return
-        record["outcome"] = "ok"
         conn.ok()
         while True:
             command = conn.read()
@@ -201,11 +208,10 @@ def serve(raw):
             else:
                 conn.error(1047, "08S01", "Unknown command")
     except (EOFError, OSError, ValueError, KeyError, IndexError):
-        record.setdefault("outcome", "broken")
+        if "user" in record and "outcome" not in record:
+            record["outcome"] = "broken"
+            log(record)
     finally:
-        if "user" in record:
-            with open(LOG, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
         try:
             conn.sock.close()
         except OSError:
