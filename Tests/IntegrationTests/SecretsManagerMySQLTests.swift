@@ -33,6 +33,7 @@ import Testing
         defer { proxy.stop() }
         let first = try proxy.mariadb(env, user: Self.user, "SELECT CURRENT_USER()")
         #expect(first.status == 0 && first.stdout == "\(Self.user)@%\n", "\(first.stderr)\n\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains("auth=mysql_native_password"), "\(proxy.logs.text)")
 
         try rootSQL("ALTER USER \(Self.user) IDENTIFIED BY 'second-Pa55'")
         try fake.rotate(["app/db": ["AWSCURRENT": Self.secretJSON(Self.user, "second-Pa55")]])

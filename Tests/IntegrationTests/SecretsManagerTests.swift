@@ -34,6 +34,8 @@ import Testing
         let first = try proxy.psql(env, user: Self.role, ["-c", "SELECT current_user"])
         #expect(first.status == 0 && first.stdout == "\(Self.role)\n", "\(first.stderr)\n\(proxy.logs.text)")
         #expect(fake.outcomes == ["ok"], "one signed GetSecretValue, its signature accepted")
+        // PostgreSQL offers SCRAM-SHA-256-PLUS over TLS; the server checked the binding to its certificate.
+        #expect(proxy.logs.text.contains("auth=SCRAM-SHA-256-PLUS"), "\(proxy.logs.text)")
 
         // A rotation: the server's password and the secret change; open sessions are not involved.
         try superuser("ALTER ROLE \(Self.role) PASSWORD 'second-Pa55'")
@@ -75,6 +77,7 @@ import Testing
         defer { proxy.stop() }
         let result = try proxy.psql(env, user: role, ["-c", "SELECT current_user"])
         #expect(result.status == 0 && result.stdout == "\(role)\n", "\(method): \(result.stderr)\n\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains("auth=\(method == "md5" ? "md5" : "cleartext")"), "\(proxy.logs.text)")
         #expect(!proxy.logs.text.contains("\(method)-Pa55"))
     }
 
@@ -102,5 +105,34 @@ import Testing
         #expect(result.status != 0)
         #expect(result.stderr.contains("iam-db-proxy secret app/db holds the password of another user than \(env.postgres.password_user)"), "\(result.stderr)")
         #expect(proxy.logs.text.contains("sqlstate=28000"), "\(proxy.logs.text)")
+    }
+
+    @Test func channelBindingToASHA384SignedCertificate() async throws {
+        // As RDS's ECC certificate authorities sign: a P-384 key, the certificate signed with SHA-384
+        // (by the test CA), so tls-server-end-point must hash with SHA-384; SHA-256 would be refused.
+        let folder = try LoopbackScript.temporaryFolder("sha384-cert-")
+        let ca = env.dir + "/ca"
+        for command in [
+            ["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", folder + "/server.key"],
+            ["req", "-new", "-key", folder + "/server.key", "-subj", "/CN=localhost", "-out", folder + "/server.csr"],
+            ["x509", "-req", "-sha384", "-in", folder + "/server.csr", "-CA", ca + "/ca.pem", "-CAkey", ca + "/ca.key", "-CAcreateserial",
+             "-days", "2", "-extfile", ca + "/server.ext", "-out", folder + "/server.pem"],
+        ] {
+            let result = try runProcess("/usr/bin/openssl", command)
+            try #require(result.status == 0, "\(result.stderr)")
+        }
+        let text = try runProcess("/usr/bin/openssl", ["x509", "-in", folder + "/server.pem", "-noout", "-text"]).stdout
+        try #require(text.contains("Signature Algorithm: sha384WithRSAEncryption"))
+        let server = try TemporaryPostgres(port: try await ProxyHarness.freePort(), certificate: folder + "/server.pem", key: folder + "/server.key")
+        try server.sql("CREATE ROLE \(Self.role) LOGIN PASSWORD 'bound-Pa55'")
+        try server.sql("CREATE DATABASE \(env.postgres.database)")
+        let fake = try FakeSecretsManager(secrets: ["app/db": ["AWSCURRENT": Self.secretJSON("bound-Pa55")]])
+        let listener = fake.listener(user: Self.role)
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, extraEnvironment: listener.environment, listenerYAML: listener.yaml,
+                                                 upstream: "localhost:\(server.port)")
+        defer { proxy.stop() }
+        let result = try proxy.psql(env, user: Self.role, ["-c", "SELECT current_user"])
+        #expect(result.status == 0 && result.stdout == "\(Self.role)\n", "\(result.stderr)\n\(proxy.logs.text)")
+        #expect(proxy.logs.text.contains("auth=SCRAM-SHA-256-PLUS"), "\(proxy.logs.text)")
     }
 }

@@ -21,14 +21,14 @@ import Testing
     }
 
     /// A machine that has read the client's startup and is connected with TLS upstream.
-    func authenticatingMachine(allowed: Set<String>? = nil) -> PostgresProxyHandshake {
+    func authenticatingMachine(allowed: Set<String>? = nil, serverCertificate: [UInt8]? = nil) -> PostgresProxyHandshake {
         var machine = PostgresProxyHandshake(configuration: .init(allowedUsers: allowed))
         var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters)
         #expect(machine.clientBytes(&startup) == [.connectUpstream(user: "app")])
         #expect(machine.upstreamConnected() == [.sendToUpstream(FrontendMessages.sslRequest())])
         var answer = ByteBuffer(string: "S")
         #expect(machine.upstreamBytes(&answer) == [.startUpstreamTLS])
-        #expect(machine.upstreamTLSEstablished() == [.sendToUpstream(FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters))])
+        #expect(machine.upstreamTLSEstablished(serverCertificate: serverCertificate) == [.sendToUpstream(FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: Self.startupParameters))])
         return machine
     }
 
@@ -128,6 +128,39 @@ import Testing
         #expect(initial.readInteger(as: UInt8.self) == UInt8(ascii: "p"))
         initial.moveReaderIndex(forwardBy: 4)
         #expect(initial.readNullTerminatedString() == "SCRAM-SHA-256")
+    }
+
+    /// The SASL mechanism and the first bytes of its initial response.
+    func saslInitialResponse(offering mechanisms: [String], serverCertificate: [UInt8]?) -> (mechanism: String?, data: String)? {
+        var machine = authenticatingMachine(serverCertificate: serverCertificate)
+        _ = machine.tokenReady("PASSWORD", wasCached: false)
+        var sasl = authentication(10, Array((mechanisms.joined(separator: "\0") + "\0\0").utf8))
+        guard case .sendToUpstream(var initial)? = machine.upstreamBytes(&sasl).first, initial.readInteger(as: UInt8.self) == UInt8(ascii: "p") else {
+            return nil
+        }
+        initial.moveReaderIndex(forwardBy: 4)
+        let mechanism = initial.readNullTerminatedString()
+        initial.moveReaderIndex(forwardBy: 4)
+        return (mechanism, initial.readString(length: initial.readableBytes) ?? "")
+    }
+
+    @Test func scramBindsToTheVerifiedCertificateWhenTheServerOffersPlus() throws {
+        let both = ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]
+        let bound = try #require(saslInitialResponse(offering: both, serverCertificate: ChannelBindingTests.ecdsaSHA384))
+        #expect(bound.mechanism == "SCRAM-SHA-256-PLUS")
+        #expect(bound.data.hasPrefix("p=tls-server-end-point,,n=,r="))
+        // No certificate hash to bind to (an Ed25519 certificate): plain SCRAM, which the server accepts.
+        let unbound = try #require(saslInitialResponse(offering: both, serverCertificate: ChannelBindingTests.ed25519))
+        #expect(unbound.mechanism == "SCRAM-SHA-256" && unbound.data.hasPrefix("n,,n=,r="))
+        // Only PLUS on offer and nothing to bind: a clear refusal, never a downgrade the server would reject.
+        var machine = authenticatingMachine(serverCertificate: nil)
+        _ = machine.tokenReady("PASSWORD", wasCached: false)
+        var plusOnly = authentication(10, Array("SCRAM-SHA-256-PLUS\0\0".utf8))
+        guard case .fail(let failure)? = machine.upstreamBytes(&plusOnly).first else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(failure.sqlState == "28000")
     }
 
     @Test func cachedTokenRefusedRetriesOnceThenReportsTheServerError() {

@@ -9,10 +9,12 @@ protocol LoginMachine {
     var isRelaying: Bool { get }
     var user: String { get }
     var database: String { get }
+    /// How the server checked the password, for the logged-in line.
+    var authenticationMethod: String? { get }
     mutating func tokenReady(_ token: String, wasCached: Bool) -> [Action]
     mutating func tokenFailed(_ reason: String, refusesUser: Bool) -> [Action]
     mutating func upstreamBytes(_ buffer: inout ByteBuffer) -> [Action]
-    mutating func upstreamTLSEstablished() -> [Action]
+    mutating func upstreamTLSEstablished(serverCertificate: [UInt8]?) -> [Action]
     mutating func upstreamFailed(_ message: String, hint: String?) -> [Action]
 }
 

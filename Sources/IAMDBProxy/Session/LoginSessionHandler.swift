@@ -158,7 +158,7 @@ extension LoginSessionHandler {
 
     func upstreamTLSEstablished() {
         logger.debug("upstream TLS established", metadata: ["tls_version": "\(upstream?.tlsVersion.map { "\($0)" } ?? "?")"])
-        perform(machine.upstreamTLSEstablished())
+        perform(machine.upstreamTLSEstablished(serverCertificate: upstream?.peerCertificateDER))
     }
 
     func upstreamFailed(_ message: String, hint: String?) {
@@ -191,7 +191,7 @@ extension LoginSessionHandler {
                 counters: (runtime.bytesUp, runtime.bytesDown), observers: (summaries?.handlers.client, summaries?.handlers.upstream),
                 serverStream: makeServerStream())
             record.wireSummaries = summaries
-            record.relaying(glue, user: machine.user, database: machine.database)
+            record.relaying(glue, user: machine.user, database: machine.database, authentication: machine.authenticationMethod)
         } catch {
             finish(error: nil, reason: "cannot start relaying: \(error)")
         }

@@ -43,14 +43,15 @@ struct SessionRecord {
         return true
     }
 
-    mutating func relaying(_ glue: (client: GlueHandler, upstream: GlueHandler), user: String, database: String) {
+    /// `authentication`: how the server checked the password (`SCRAM-SHA-256-PLUS`, `caching_sha2_password`, …).
+    mutating func relaying(_ glue: (client: GlueHandler, upstream: GlueHandler), user: String, database: String, authentication: String?) {
         loginTimer?.cancel()
         self.glue = glue
         runtime.metrics.observe(ProxyMetrics.handshakeDuration, [("listener", runtime.configuration.name)],
                                 seconds: Double((NIODeadline.now() - openedAt).nanoseconds) / 1e9)
         logger[metadataKey: "user"] = "\(user)"
         logger[metadataKey: "db"] = "\(database)"
-        logger.info("session logged in", metadata: ["duration_ms": "\(elapsedMilliseconds)"])
+        logger.info("session logged in", metadata: ["duration_ms": "\(elapsedMilliseconds)", "auth": "\(authentication ?? "none")"])
     }
 
     /// The session ends before relaying with an error carrying `sqlState` for the client.

@@ -84,6 +84,9 @@ final class UpstreamLink {
         try? channel?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).tlsVersion
     }
 
+    /// The verified server certificate, for SCRAM channel binding.
+    var peerCertificateDER: [UInt8]? { try? peerCertificate?.toDERBytes() }
+
     private var peerCertificate: NIOSSLCertificate? {
         try? channel?.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate
     }

@@ -69,6 +69,8 @@ public struct MySQLProxyHandshake: Sendable {
     public var user: String { response?.user ?? "" }
     public var database: String { response?.database ?? "" }
     public var isRelaying: Bool { phase == .relaying }
+    /// The plugin the server last asked for (caching_sha2_password's path is not told apart).
+    public var authenticationMethod: String? { login?.plugin }
     public var hasReadResponse: Bool { phase == .loggingIn || phase == .relaying }
     /// Greeted with no TLS on offer, the client has sent nothing: if it leaves now it most likely
     /// requires TLS (`mysql --ssl`, `ssl-mode=REQUIRED`, MariaDB 11.4+ clients by default) —
@@ -181,7 +183,8 @@ public struct MySQLProxyHandshake: Sendable {
         return actions
     }
 
-    public mutating func upstreamTLSEstablished() -> [Action] {
+    /// `serverCertificate` is not used: no MySQL plugin the proxy answers binds to the channel.
+    public mutating func upstreamTLSEstablished(serverCertificate: [UInt8]? = nil) -> [Action] {
         guard phase == .loggingIn, var login else { return [] }
         let steps = login.tlsEstablished()
         self.login = login

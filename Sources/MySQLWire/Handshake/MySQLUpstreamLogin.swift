@@ -45,7 +45,7 @@ public struct MySQLUpstreamLogin: Sendable {
     public let credential: Credential
     private(set) var phase = Phase.awaitingGreeting
     /// The plugin the last answer was for, and the nonce it was computed with.
-    private var plugin = Self.clearPasswordPlugin
+    public private(set) var plugin = Self.clearPasswordPlugin
     private var nonce: [UInt8] = []
     public private(set) var greeting: ServerGreeting?
     private var token: String?

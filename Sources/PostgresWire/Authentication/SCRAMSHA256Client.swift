@@ -1,25 +1,35 @@
 import Crypto
 import Foundation
 
-/// The client side of SCRAM-SHA-256 (RFC 5802/7677) as PostgreSQL uses it: no channel binding
-/// (`n,,`), an empty user name (the server takes the startup packet's), the IAM token as password.
+/// The client side of SCRAM-SHA-256 (RFC 5802/7677) as PostgreSQL uses it: an empty user name
+/// (the server takes the startup packet's), and either no channel binding (`n,,`) or, as
+/// SCRAM-SHA-256-PLUS, `tls-server-end-point` binding to the verified server certificate.
 public struct SCRAMSHA256Client: Sendable {
     public static let mechanism = "SCRAM-SHA-256"
+    public static let channelBindingMechanism = "SCRAM-SHA-256-PLUS"
 
     let password: String
     let clientNonce: String
+    /// `n,,` or `p=tls-server-end-point,,`: sent first, and bound into the proof.
+    let gs2Header: String
+    let channelBinding: [UInt8]
     private(set) var clientFirstBare: String
     private(set) var expectedServerSignature: [UInt8]?
 
-    /// `user` stays empty for PostgreSQL; the RFC test vectors name one.
-    public init(password: String, user: String = "", clientNonce: String? = nil) {
+    /// `user` stays empty for PostgreSQL; the RFC test vectors name one. `channelBinding`: the
+    /// `TLSServerEndPoint` data, for SCRAM-SHA-256-PLUS.
+    public init(password: String, user: String = "", clientNonce: String? = nil, channelBinding: [UInt8]? = nil) {
         self.password = password
         var random = SystemRandomNumberGenerator()
         self.clientNonce = clientNonce ?? Data((0..<18).map { _ in UInt8.random(in: 0...255, using: &random) }).base64EncodedString()
         clientFirstBare = "n=\(user),r=\(self.clientNonce)"
+        gs2Header = channelBinding == nil ? "n,," : "p=\(TLSServerEndPoint.name),,"
+        self.channelBinding = channelBinding ?? []
     }
 
-    public var clientFirstMessage: [UInt8] { Array("n,,\(clientFirstBare)".utf8) }
+    public var mechanism: String { channelBinding.isEmpty ? Self.mechanism : Self.channelBindingMechanism }
+
+    public var clientFirstMessage: [UInt8] { Array("\(gs2Header)\(clientFirstBare)".utf8) }
 
     /// Answers the server-first message with the client-final message.
     public mutating func clientFinalMessage(serverFirst: [UInt8]) throws(PostgresProtocolError) -> [UInt8] {
@@ -35,7 +45,7 @@ public struct SCRAMSHA256Client: Sendable {
         let saltedPassword = Self.pbkdf2(password: Array(password.utf8), salt: Array(salt), iterations: iterations)
         let clientKey = Self.hmac(saltedPassword, "Client Key")
         let storedKey = Array(SHA256.hash(data: clientKey))
-        let clientFinalWithoutProof = "c=biws,r=\(nonce)"
+        let clientFinalWithoutProof = "c=\(Data(Array(gs2Header.utf8) + channelBinding).base64EncodedString()),r=\(nonce)"
         let authMessage = "\(clientFirstBare),\(serverFirstText),\(clientFinalWithoutProof)"
         let clientSignature = Self.hmac(storedKey, authMessage)
         let proof = zip(clientKey, clientSignature).map { $0 ^ $1 }

@@ -73,6 +73,10 @@ public struct PostgresProxyHandshake: Sendable {
     private var token: (value: String, wasCached: Bool)?
     private var pendingAuthentication: AuthenticationRequest?
     private var scram: SCRAMSHA256Client?
+    /// What the server asked for: `cleartext`, `md5`, `SCRAM-SHA-256` or `SCRAM-SHA-256-PLUS`.
+    public private(set) var authenticationMethod: String?
+    /// `tls-server-end-point` data of this attempt's upstream certificate.
+    private var channelBinding: [UInt8]?
     /// NegotiateProtocolVersion and notices arrive before authentication; they reach the
     /// client only after AuthenticationOk, so a retried login does not send them twice.
     private var held = ByteBuffer()
@@ -229,9 +233,11 @@ public struct PostgresProxyHandshake: Sendable {
         return [.sendToUpstream(FrontendMessages.sslRequest())]
     }
 
-    public mutating func upstreamTLSEstablished() -> [Action] {
+    /// `serverCertificate`: the verified certificate's DER, for SCRAM channel binding.
+    public mutating func upstreamTLSEstablished(serverCertificate: [UInt8]? = nil) -> [Action] {
         guard phase == .upstreamTLSHandshake else { return [] }
         phase = .authenticating
+        channelBinding = serverCertificate.flatMap(TLSServerEndPoint.bindingData(certificateDER:))
         return [.sendToUpstream(FrontendMessages.startup(version: protocolVersion, rawParameters: rawParameters))]
     }
 
@@ -357,17 +363,23 @@ public struct PostgresProxyHandshake: Sendable {
         }
         switch request {
         case .cleartextPassword:
+            authenticationMethod = "cleartext"
             return [.sendToUpstream(FrontendMessages.password(token.value))]
         case .md5Password(let salt):
+            authenticationMethod = "md5"
             return [.sendToUpstream(FrontendMessages.password(MD5PasswordAnswer.answer(password: token.value, user: user, salt: salt)))]
         case .sasl(let mechanisms):
-            guard mechanisms.contains(SCRAMSHA256Client.mechanism) else {
+            // Bound to the verified certificate when the server offers it (it does over TLS,
+            // PostgreSQL 11+); otherwise plain SCRAM, which every server offering PLUS accepts too.
+            let binding = mechanisms.contains(SCRAMSHA256Client.channelBindingMechanism) ? channelBinding : nil
+            guard binding != nil || mechanisms.contains(SCRAMSHA256Client.mechanism) else {
                 return fail(.invalidAuthorization, "the database server offers no SASL mechanism iam-db-proxy supports (\(mechanisms.joined(separator: ", ")))",
                             reason: "unsupported SASL mechanisms")
             }
-            let client = SCRAMSHA256Client(password: token.value)
+            let client = SCRAMSHA256Client(password: token.value, channelBinding: binding)
             scram = client
-            return [.sendToUpstream(FrontendMessages.saslInitialResponse(mechanism: SCRAMSHA256Client.mechanism, data: client.clientFirstMessage))]
+            authenticationMethod = client.mechanism
+            return [.sendToUpstream(FrontendMessages.saslInitialResponse(mechanism: client.mechanism, data: client.clientFirstMessage))]
         case .saslContinue(let data):
             guard var client = scram else { return fail(.protocolViolation, "unexpected SASL continuation from the server", reason: "SASL out of order") }
             do {

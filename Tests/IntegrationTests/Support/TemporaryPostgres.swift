@@ -1,0 +1,61 @@
+import Foundation
+import TestSupport
+
+/// A PostgreSQL 15 cluster of its own for one test, when the shared one cannot show something
+/// without disturbing other tests (a server certificate of another kind). TLS with `certificate`
+/// and `key`, SCRAM for TCP logins, trust on its Unix socket; stopped and removed when released.
+final class TemporaryPostgres {
+    static let bin = "/usr/lib/postgresql/15/bin"
+    let folder: String
+    let port: Int
+
+    init(port: Int, certificate: String, key: String) throws {
+        self.port = port
+        folder = try LoopbackScript.temporaryFolder("temporary-pg-")
+        try FileManager.default.createDirectory(atPath: folder + "/run", withIntermediateDirectories: true)
+        try Self.run("/usr/bin/chown", ["-R", "postgres:postgres", folder])
+        try Self.asPostgres(Self.bin + "/initdb", ["-D", folder + "/data", "-A", "trust", "-U", "postgres"])
+        for (source, name) in [(certificate, "server.pem"), (key, "server.key")] {
+            try Self.run("/usr/bin/install", ["-o", "postgres", "-m", "0600", source, "\(folder)/data/\(name)"])
+        }
+        let configuration = """
+            listen_addresses = '127.0.0.1'
+            port = \(port)
+            unix_socket_directories = '\(folder)/run'
+            ssl = on
+            ssl_cert_file = 'server.pem'
+            ssl_key_file = 'server.key'
+            password_encryption = 'scram-sha-256'
+            """
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/data/postgresql.conf"))
+        handle.seekToEndOfFile()
+        handle.write(Data(("\n" + configuration + "\n").utf8))
+        try handle.close()
+        try "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n".write(toFile: folder + "/data/pg_hba.conf", atomically: true, encoding: .utf8)
+        // The server must inherit none of this process's pipes (Foundation leaves more than 0-2
+        // open in a child), or reading them to the end never ends: Python's close_fds starts it.
+        try Self.run("/usr/bin/python3", [
+            "-c", "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode)",
+            "/usr/sbin/runuser", "-u", "postgres", "--", Self.bin + "/pg_ctl", "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "60", "start",
+        ])
+    }
+
+    /// SQL as the cluster's superuser over its socket.
+    func sql(_ statement: String) throws {
+        try Self.asPostgres("/usr/bin/psql", ["-h", folder + "/run", "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-qAtc", statement])
+    }
+
+    deinit {
+        _ = try? Self.asPostgres(Self.bin + "/pg_ctl", ["-D", folder + "/data", "-m", "immediate", "stop"])
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    private static func asPostgres(_ executable: String, _ arguments: [String]) throws {
+        try run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments)
+    }
+
+    private static func run(_ executable: String, _ arguments: [String]) throws {
+        let result = try runProcess(executable, arguments)
+        guard result.status == 0 else { throw HarnessError(description: "\(executable) \(arguments): \(result.stderr)") }
+    }
+}
