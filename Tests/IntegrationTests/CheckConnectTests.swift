@@ -30,7 +30,7 @@ import Testing
         let result = try check(listener("pg", "postgres", upstream: "localhost:\(env.postgres.port)")
             + listener("my", "mysql", upstream: "localhost:\(env.mysql.port)"))
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("listener pg: ok, logged in to localhost:\(env.postgres.port) as iam_user over TLS (verify-full)"), "\(result.stdout)")
+        #expect(result.stdout.contains("listener pg: ok, logged in to localhost:\(env.postgres.port) as iam_user with an IAM auth token over TLS (verify-full)"), "\(result.stdout)")
         #expect(result.stdout.contains("listener my: ok, logged in to localhost:\(env.mysql.port) as iam_user"), "\(result.stdout)")
         // Both logins were verified by the server's token check.
         #expect(env.verdicts(after: offset).filter { $0.contains("\"ok\": true") }.count == 2)
@@ -44,6 +44,7 @@ import Testing
         #expect(result.stdout.contains("listener pg: ok"), "\(result.stdout)")
         #expect(result.stdout.contains("listener down: FATAL 08001: cannot connect to 127.0.0.1:1"), "\(result.stdout)")
         #expect(result.stdout.contains("listener nobody: ERROR 1045 (28000)"), "\(result.stdout)")
+        #expect(result.stdout.contains("(pw_user's password: an IAM auth token)"), "\(result.stdout)")
     }
 
     @Test func aListenerWithoutAUserIsSkippedUnlessOneIsGiven() throws {

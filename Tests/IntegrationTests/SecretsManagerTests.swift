@@ -135,4 +135,26 @@ import Testing
         #expect(result.status == 0 && result.stdout == "\(Self.role)\n", "\(result.stderr)\n\(proxy.logs.text)")
         #expect(proxy.logs.text.contains("auth=SCRAM-SHA-256-PLUS"), "\(proxy.logs.text)")
     }
+
+    @Test func checkConnectSaysWhichSecretEachListenerUsesAndWhetherItCouldBeRead() throws {
+        try superuser("ALTER ROLE \(Self.role) LOGIN PASSWORD 'checked-Pa55'")
+        let fake = try FakeSecretsManager(secrets: ["app/db": ["AWSCURRENT": Self.secretJSON("checked-Pa55")]])
+        let listener = { (name: String, secret: String, port: Int) in
+            "  - {name: \(name), engine: postgres, listen: 127.0.0.1:\(port), upstream: localhost:\(env.postgres.port), users: [\(Self.role)], iam_region: us-east-1,"
+                + " auth: secret, secret: {secret_id: \(secret), region: us-east-1}, tls: {ca_file: \(env.ca_file)}}\n"
+        }
+        let path = NSTemporaryDirectory() + "check-\(UUID().uuidString).yaml"
+        try ("listeners:\n" + listener("good", "app/db", 1) + listener("missing", "app/missing", 2)).write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try runProcess(TokenCommandTests.executable, ["check", "--config", path, "--connect"], environment: [
+            "PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory(), "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": env.longTerm.access_key_id, "AWS_SECRET_ACCESS_KEY": env.longTerm.secret_access_key,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:\(fake.port)",
+        ])
+        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("listener good: ok, logged in to localhost:\(env.postgres.port) as \(Self.role) with the password in Secrets Manager secret app/db (AWSCURRENT) over TLS"),
+                "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("listener missing: FATAL 08001: iam-db-proxy could not read the password from Secrets Manager: secret app/missing: ResourceNotFoundException"),
+                "\(result.stdout)\(result.stderr)")
+        #expect(!(result.stdout + result.stderr).contains("checked-Pa55"))
+    }
 }

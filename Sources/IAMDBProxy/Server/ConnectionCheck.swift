@@ -30,6 +30,7 @@ public enum ConnectionCheck {
                     continue
                 }
                 guard let port = addresses[listener.name]?.port else { continue }
+                let source = listener.auth.checkDescription
                 group.addTask {
                     let answer: String?
                     do {
@@ -37,8 +38,8 @@ public enum ConnectionCheck {
                     } catch {
                         answer = "\(error)"
                     }
-                    return (index, .init(listener: listener.name, problem: answer,
-                                         detail: "logged in to \(listener.upstream) as \(loginUser) over TLS (\(listener.tls.mode.rawValue))"))
+                    return (index, .init(listener: listener.name, problem: answer.map { "\($0) (\(loginUser)'s password: \(source))" },
+                                         detail: "logged in to \(listener.upstream) as \(loginUser) with \(source) over TLS (\(listener.tls.mode.rawValue))"))
                 }
             }
             var outcomes: [(Int, Outcome)] = []
@@ -61,5 +62,15 @@ public enum ConnectionCheck {
             channel.close(promise: nil)
         }
         return try await login.verdict.futureResult.get()
+    }
+}
+
+extension ListenerConfiguration.Auth {
+    /// Where a listener's users' password comes from, in the words `check --connect` prints.
+    var checkDescription: String {
+        switch self {
+        case .iam: "an IAM auth token"
+        case .secret(let settings): "the password in Secrets Manager secret \(settings.secretID) (\(settings.versionStage))"
+        }
     }
 }
