@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 
 /// The two STS calls the chain needs, against the regional endpoint
-/// (`https://sts.REGION.amazonaws.com`, `.com.cn` in China) unless a configured endpoint
+/// (`https://sts[-fips].REGION.amazonaws.com`, other partitions' suffixes) unless a configured endpoint
 /// (`AWS_ENDPOINT_URL_STS`, the profile's `services` or `endpoint_url`) points elsewhere.
 struct STSClient: Sendable {
     let region: String?
@@ -20,7 +20,7 @@ struct STSClient: Sendable {
         if let override = environment.endpointOverride(serviceEnvironmentName: "STS", profile: profile) {
             endpoint = override
         } else if let region {
-            endpoint = "https://sts.\(region).amazonaws.com" + (region.hasPrefix("cn-") ? ".cn" : "")
+            endpoint = ServiceEndpoint.regional("sts", region: region, fips: ServiceEndpoint.usesFIPS(environment, profile: profile))
         } else {
             endpoint = "https://sts.amazonaws.com"
         }

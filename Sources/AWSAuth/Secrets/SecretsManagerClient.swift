@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 
 /// Secrets Manager's `GetSecretValue`, SigV4-signed with the chain's credentials, against the
-/// regional endpoint (`secretsmanager.REGION.amazonaws.com`, `.com.cn` in China) unless a
+/// regional endpoint (`secretsmanager[-fips].REGION.amazonaws.com`, other partitions' suffixes) unless a
 /// configured endpoint (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL`, the profile's)
 /// or the listener's `endpoint` points elsewhere. Errors carry the AWS error code and the secret's
 /// id, never its value.
@@ -43,7 +43,7 @@ public struct SecretsManagerClient: Sendable {
     public var endpoint: String {
         if let endpointOverride { return endpointOverride }
         if let configured = environment.endpointOverride(serviceEnvironmentName: "SECRETS_MANAGER", profile: profile) { return configured }
-        return "https://secretsmanager.\(region).amazonaws.com" + (region.hasPrefix("cn-") ? ".cn" : "")
+        return ServiceEndpoint.regional("secretsmanager", region: region, fips: ServiceEndpoint.usesFIPS(environment, profile: profile))
     }
 
     /// The `username` and `password` of the secret's JSON at `versionStage`.
