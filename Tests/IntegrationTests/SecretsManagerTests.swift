@@ -20,16 +20,19 @@ import Testing
         try #require(result.status == 0, "\(result.stderr)")
     }
 
-    func start(_ fake: FakeSecretsManager, secretID: String = "app/db", identity: TestEnvironment.Identity? = nil) async throws -> ProxyHarness {
+    /// At trace level, the most verbose; every harness checks its log for secrets when stopped.
+    func start(_ fake: FakeSecretsManager, secretID: String = "app/db", identity: TestEnvironment.Identity? = nil, topYAML: String = "") async throws -> ProxyHarness {
         let listener = fake.listener(user: Self.role, secretID: secretID)
-        return try await ProxyHarness.start(env, identity: identity ?? env.longTerm, extraEnvironment: listener.environment, listenerYAML: listener.yaml)
+        return try await ProxyHarness.start(env, identity: identity ?? env.longTerm, extraEnvironment: listener.environment.merging(["IAM_DB_PROXY_LOG_LEVEL": "trace"]) { $1 },
+                                            listenerYAML: listener.yaml, topYAML: topYAML)
     }
 
     @Test func theSecretsPasswordAnswersSCRAMAndARotationCostsOneRetry() async throws {
         try superuser("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '\(Self.role)') THEN CREATE ROLE \(Self.role) LOGIN; END IF; END $$;"
                       + " ALTER ROLE \(Self.role) LOGIN PASSWORD 'first-Pa55'")
         let fake = try FakeSecretsManager(secrets: ["app/db": ["AWSCURRENT": Self.secretJSON("first-Pa55")]])
-        let proxy = try await start(fake)
+        let adminPort = try await ProxyHarness.freePort()
+        let proxy = try await start(fake, topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
         defer { proxy.stop() }
         let first = try proxy.psql(env, user: Self.role, ["-c", "SELECT current_user"])
         #expect(first.status == 0 && first.stdout == "\(Self.role)\n", "\(first.stderr)\n\(proxy.logs.text)")
@@ -43,8 +46,10 @@ import Testing
         let afterRotation = try proxy.psql(env, user: Self.role, ["-c", "SELECT 1"])
         #expect(afterRotation.status == 0, "the cached password is refused once, the secret fetched again: \(afterRotation.stderr)\n\(proxy.logs.text)")
         #expect(fake.outcomes == ["ok", "ok"])
+        let metrics = try runProcess("/usr/bin/curl", ["-s", "-m", "10", "http://127.0.0.1:\(adminPort)/metrics"]).stdout
+        #expect(metrics.contains("iam_db_proxy_token_retries_total"), "\(metrics)")
         for secret in ["first-Pa55", "second-Pa55"] {
-            #expect(!proxy.logs.text.contains(secret), "a secret value reached the log")
+            #expect(!proxy.logs.text.contains(secret) && !metrics.contains(secret), "a secret value reached the log or /metrics")
         }
     }
 

@@ -116,7 +116,11 @@ extension LoginSessionHandler {
 
     /// A cached password was refused: forget it (and its credentials), and log in again.
     func retryWithFreshToken(user: String) {
-        logger.info("cached token refused; retrying once with a fresh token")
+        if case .secret = runtime.configuration.auth {
+            logger.info("the secret's password was refused (a rotation?); retrying once with the secret read again")
+        } else {
+            logger.info("cached token refused; retrying once with a fresh token")
+        }
         runtime.metrics.increment(ProxyMetrics.tokenRetries, [("listener", runtime.configuration.name)])
         password?.forget()
         upstreamBuffer.clear()

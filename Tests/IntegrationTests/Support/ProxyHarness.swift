@@ -1,5 +1,6 @@
 import TestSupport
 import Foundation
+import Testing
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
@@ -107,10 +108,19 @@ final class ProxyHarness: Sendable {
         return process.terminationStatus
     }
 
+    /// What must never reach a log line: an IAM token's signature, and the tests' Secrets
+    /// Manager passwords (every one carries one of these markers).
+    static let secretMarkers = ["X-Amz-Signature=", "Pa55", "-Sha2"]
+
+    /// Stops the proxy; every test's log is checked for secrets here, at whatever level it ran.
     func stop() {
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
+        }
+        let text = logs.text
+        for marker in Self.secretMarkers where text.contains(marker) {
+            Issue.record("a secret (\(marker)…) reached the proxy's log:\n\(text)")
         }
     }
 
