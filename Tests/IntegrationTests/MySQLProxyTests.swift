@@ -199,25 +199,10 @@ import Testing
         let proxy = try await ProxyHarness.start(env, identity: nil, extraEnvironment: try RotatingCredentials.environment(env), engine: "mysql")
         defer { proxy.stop() }
         defer { try? env.revoke(fingerprint: nil) }
-        let result = try proxy.python(env, """
-            import json, os, pymysql, threading, time
-            def connect(): return pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user=os.environ["USER"], database=os.environ["DB"])
-            victim = connect()
-            killer = connect()
-            # Both logged in with the cached token; now the server refuses it, as after a rotation.
+        // Both logged in with the cached token; then the server refuses it, as after a rotation.
+        let result = try proxy.killQueryFromAnotherSession(env, beforeKill: """
             last = json.loads(open("\(env.verdict_log)").read().splitlines()[-1])
             open("\(env.revoked_list)", "w").write(last["fp"] + "\\n")
-            outcome = {}
-            def run():
-                try:
-                    cur = victim.cursor(); cur.execute("SELECT SLEEP(30)"); outcome["result"] = cur.fetchall()
-                except pymysql.err.OperationalError as error:
-                    outcome["result"] = error.args[0]
-            thread = threading.Thread(target=run); thread.start()
-            time.sleep(1)
-            killer.cursor().execute("KILL QUERY %d" % victim.thread_id())
-            thread.join()
-            print(outcome["result"])
             """)
         #expect(result.stdout == "((1,),)\n" || result.stdout == "1317\n", "\(result.stderr)\n\(proxy.logs.text.suffix(2_000))")
         #expect(result.stdout != "((0,),)\n")

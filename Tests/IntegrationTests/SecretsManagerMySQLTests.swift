@@ -42,22 +42,7 @@ import Testing
         #expect(fake.outcomes == ["ok", "ok"])
 
         // KILL logs in on a side connection as the same user: with the secret's password too.
-        let kill = try proxy.python(env, """
-            import os, pymysql, threading, time
-            def connect(): return pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user=os.environ["USER"], database=os.environ["DB"])
-            victim, killer = connect(), connect()
-            outcome = {}
-            def run():
-                try:
-                    cur = victim.cursor(); cur.execute("SELECT SLEEP(30)"); outcome["result"] = cur.fetchall()
-                except pymysql.err.OperationalError as error:
-                    outcome["result"] = error.args[0]
-            thread = threading.Thread(target=run); thread.start()
-            time.sleep(1)
-            killer.cursor().execute("KILL QUERY %d" % victim.thread_id())
-            thread.join()
-            print(outcome["result"])
-            """, user: Self.user)
+        let kill = try proxy.killQueryFromAnotherSession(env, user: Self.user)
         #expect(kill.stdout == "((1,),)\n" || kill.stdout == "1317\n", "\(kill.stderr)\n\(proxy.logs.text.suffix(2_000))")
 
         let stranger = try proxy.mariadb(env, user: env.mysql.iam_user, "SELECT 1")

@@ -20,4 +20,28 @@ extension ProxyHarness {
         environment["DB"] = env.mysql.database
         return try runProcess("/usr/bin/env", ["python3", "-c", script], environment: environment)
     }
+
+    /// Two PyMySQL sessions: one runs `SELECT SLEEP(30)`, the other sends `KILL QUERY` for it
+    /// after a second; prints the sleeper's outcome (`((1,),)` or error 1317 when the KILL
+    /// worked, `((0,),)` when it did not). `beforeKill` runs once both are logged in.
+    func killQueryFromAnotherSession(_ env: TestEnvironment, user: String? = nil, beforeKill: String = "") throws -> (status: Int32, stdout: String, stderr: String) {
+        try python(env, """
+            import json, os, pymysql, threading, time
+            def connect(): return pymysql.connect(host="127.0.0.1", port=int(os.environ["PORT"]), user=os.environ["USER"], database=os.environ["DB"])
+            victim = connect()
+            killer = connect()
+            \(beforeKill)
+            outcome = {}
+            def run():
+                try:
+                    cur = victim.cursor(); cur.execute("SELECT SLEEP(30)"); outcome["result"] = cur.fetchall()
+                except pymysql.err.OperationalError as error:
+                    outcome["result"] = error.args[0]
+            thread = threading.Thread(target=run); thread.start()
+            time.sleep(1)
+            killer.cursor().execute("KILL QUERY %d" % victim.thread_id())
+            thread.join()
+            print(outcome["result"])
+            """, user: user)
+    }
 }
