@@ -8,7 +8,8 @@ Answers POST / with X-Amz-Target secretsmanager.GetSecretValue. Checks: the Auth
 header's credential scope (key id from CREDENTIALS_JSON, service secretsmanager), that host,
 x-amz-date, x-amz-target and content-type are signed, the signature over the canonical request,
 x-amz-security-token for temporary keys, and a clock skew of at most 5 minutes. SECRETS_JSON
-({"id": {"AWSCURRENT": "secret string", "AWSPENDING": …}}) is read on every request, so a test
+({"id": {"AWSCURRENT": "secret string", "AWSPENDING": …}}, or "deny" / "undecryptable" for those
+errors, or {"AWSCURRENT": {"binary": "base64"}} for a SecretBinary) is read on every request, so a test
 rotates a secret by rewriting the file. Every request is appended to SECRETS_JSON + ".log" as
 one JSON line (id, stage, outcome), never a secret value. Binds 127.0.0.1 on a free port and
 writes it to PORT_FILE.
@@ -115,6 +116,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.refuse(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.", record)
         if versions == "deny":
             return self.refuse(400, "AccessDeniedException", "User is not authorized to perform: secretsmanager:GetSecretValue", record)
+        if versions == "undecryptable":
+            return self.refuse(400, "DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key.", record)
         stage = record["stage"]
         if stage not in versions:
             return self.refuse(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: " + stage, record)

@@ -162,4 +162,29 @@ import Testing
                 "\(result.stdout)\(result.stderr)")
         #expect(!(result.stdout + result.stderr).contains("checked-Pa55"))
     }
+
+    @Test(arguments: [
+        ("deny", "AccessDeniedException: User is not authorized to perform: secretsmanager:GetSecretValue"),
+        ("undecryptable", "DecryptionFailure: Secrets Manager can't decrypt"),
+        ("binary", "SecretBinary: the secret is binary"),
+        ("not JSON", "BadSecret: the SecretString is not JSON with \"username\" and \"password\""),
+        ("endpoint down", "Unreachable: Secrets Manager at http://127.0.0.1:1"),
+    ])
+    func everySecretProblemIsNamedToTheClient(problem: String, expected: String) async throws {
+        let entry: Any = switch problem {
+        case "deny", "undecryptable": problem
+        case "binary": ["AWSCURRENT": ["binary": "bm90IHNob3du"]]
+        default: ["AWSCURRENT": #"{"user": "secret_user", "pass": "never-Pa55"}"#]
+        }
+        let fake = try FakeSecretsManager(secrets: ["app/db": entry])
+        var listener = fake.listener(user: Self.role)
+        if problem == "endpoint down" { listener.environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = "http://127.0.0.1:1" }
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, extraEnvironment: listener.environment, listenerYAML: listener.yaml)
+        defer { proxy.stop() }
+        let result = try proxy.psql(env, user: Self.role, ["-c", "SELECT 1"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("iam-db-proxy could not read the password from Secrets Manager: secret app/db: \(expected)"), "\(result.stderr)")
+        // The session's own line says the same, for the operator.
+        #expect(proxy.logs.text.contains("secret app/db: \(expected.prefix(20))"), "\(proxy.logs.text)")
+    }
 }

@@ -52,7 +52,7 @@ final class FakeSecretsManager {
     let script: LoopbackScript
     var port: Int { script.port }
 
-    init(secrets: [String: [String: String]]) throws {
+    init(secrets: [String: Any]) throws {
         let folder = try LoopbackScript.temporaryFolder("fake-sm-")
         secretsFile = folder + "/secrets.json"
         try Self.write(secrets, to: secretsFile)
@@ -60,11 +60,11 @@ final class FakeSecretsManager {
                                                                secretsFile, folder + "/port"])
     }
 
-    static func write(_ secrets: [String: [String: String]], to file: String) throws {
+    static func write(_ secrets: [String: Any], to file: String) throws {
         try JSONSerialization.data(withJSONObject: secrets).write(to: URL(fileURLWithPath: file), options: .atomic)
     }
 
-    func rotate(_ secrets: [String: [String: String]]) throws { try Self.write(secrets, to: secretsFile) }
+    func rotate(_ secrets: [String: Any]) throws { try Self.write(secrets, to: secretsFile) }
 
     /// The outcomes of the requests so far (`ok`, or the AWS error it answered).
     var outcomes: [String] { LoopbackScript.jsonLines(secretsFile + ".log").compactMap { $0["outcome"] as? String } }
