@@ -37,6 +37,11 @@ import Testing
         defer { proxy.stop() }
         let connection = try connect(proxy.port)
         defer { PQfinish(connection) }
+        // The client's BackendKeyData has the backend's process id (clients compare it with a
+        // notification's sender) but a secret of the proxy's own, which the cancel maps back.
+        let pid = PQexec(connection, "SELECT pg_backend_pid()")
+        #expect(String(cString: PQgetvalue(pid, 0, 0)) == "\(PQbackendPID(connection))")
+        PQclear(pid)
         #expect(PQsendQuery(connection, "SELECT pg_sleep(60)") == 1)
         // Wait until the server is running it, seen from a second connection.
         let watcher = try connect(proxy.port)

@@ -103,13 +103,41 @@ import Testing
         var login = ByteBuffer()
         for part in [ok, status, key, ready] { login.writeImmutableBuffer(part) }
         login.writeString("Tleftover")
+        let actions = machine.upstreamBytes(&login)
+        guard actions.count == 3, case .registerBackendKey(let server, let client) = actions[0], actions[2] == .startRelaying else {
+            Issue.record("expected the key registered, the login sent on, relaying: \(actions)")
+            return
+        }
+        // The client gets the backend's process id with a secret of the proxy's own, same length.
+        #expect(server == BackendKey(processID: 12345, secretKey: [1, 2, 3, 4]))
+        #expect(client.processID == 12345 && client.secretKey.count == 4 && client.secretKey != server.secretKey)
         var expected = message("v", [0, 0, 0, 0, 0, 0, 0, 0])
-        for part in [ok, status, key, ready] { expected.writeImmutableBuffer(part) }
-        #expect(machine.upstreamBytes(&login) == [
-            .registerBackendKey(BackendKey(processID: 12345, secretKey: [1, 2, 3, 4])), .sendToClient(expected), .startRelaying,
-        ])
+        for part in [ok, status, client.message, ready] { expected.writeImmutableBuffer(part) }
+        #expect(actions[1] == .sendToClient(expected))
         #expect(login.readableBytes == "Tleftover".utf8.count, "bytes after ReadyForQuery are relayed, not parsed")
         #expect(machine.isRelaying)
+    }
+
+    @Test func aLongerProtocol32SecretIsReplacedWithOneAsLongAndAMalformedKeyEndsTheLogin() {
+        var machine = authenticatingMachine()
+        _ = machine.tokenReady("TOKEN", wasCached: false)
+        var login = authentication(0)
+        login.writeImmutableBuffer(message("K", [0, 0, 0, 7] + Array(repeating: 9, count: 32)))
+        guard case .registerBackendKey(_, let client)? = machine.upstreamBytes(&login).first else {
+            Issue.record("expected a key")
+            return
+        }
+        #expect(client.secretKey.count == 32 && client.secretKey != Array(repeating: 9, count: 32))
+
+        var broken = authenticatingMachine()
+        _ = broken.tokenReady("TOKEN", wasCached: false)
+        var short = authentication(0)
+        short.writeImmutableBuffer(message("K", [0, 0, 0, 7, 1]))
+        guard case .fail(let failure)? = broken.upstreamBytes(&short).last else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(failure.sqlState == "08P01")
     }
 
     @Test func md5AndSCRAMAreAnsweredWithTheToken() {

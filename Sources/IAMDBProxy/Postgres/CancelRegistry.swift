@@ -2,14 +2,17 @@ import NIOCore
 import PostgresWire
 import Synchronization
 
-/// Where each live PostgreSQL session is connected, by the BackendKeyData its client saw. A
-/// CancelRequest goes to the remembered *address*: a cluster DNS name may resolve to another
-/// instance by the time the client cancels.
+/// Where each live PostgreSQL session is connected, by the BackendKeyData its client saw (the
+/// proxy's own, never the backend's), with the backend's key to quote. A CancelRequest goes to
+/// the remembered *address*: a cluster DNS name may resolve to another instance by the time the
+/// client cancels.
 final class CancelRegistry: Sendable {
     struct Target: Sendable {
         let address: SocketAddress
         let tls: UpstreamTLSContext
         let listener: String
+        /// What the server gave: the key the forwarded CancelRequest quotes.
+        let serverKey: BackendKey
     }
 
     private let targets = Mutex<[BackendKey: Target]>([:])

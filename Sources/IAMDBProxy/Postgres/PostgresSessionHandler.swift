@@ -114,10 +114,10 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
                 forwardCancel(key)
             case .retryWithFreshToken(let user):
                 retryWithFreshToken(user: user)
-            case .registerBackendKey(let key):
+            case .registerBackendKey(let server, let client):
                 if let address = upstream?.address {
-                    registeredKey = key
-                    cancels.register(key, .init(address: address, tls: runtime.upstreamTLS, listener: runtime.configuration.name))
+                    registeredKey = client
+                    cancels.register(client, .init(address: address, tls: runtime.upstreamTLS, listener: runtime.configuration.name, serverKey: server))
                 }
             case .startRelaying:
                 startRelaying(context: context)
@@ -148,7 +148,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     private func forwardCancel(_ key: BackendKey) {
         guard let context else { return }
         if let target = cancels.target(for: key) {
-            CancelForwarder.forward(key, to: target, on: context.eventLoop, timeout: runtime.connectTimeout, logger: logger)
+            CancelForwarder.forward(target.serverKey, to: target, on: context.eventLoop, timeout: runtime.connectTimeout, logger: logger)
         } else {
             logger.info("cancel request for an unknown session ignored")
         }

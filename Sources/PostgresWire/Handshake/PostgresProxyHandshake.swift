@@ -39,7 +39,8 @@ public struct PostgresProxyHandshake: Sendable {
         case forwardCancel(BackendKey)
         /// A cached token was refused: drop it, close this upstream connection, start again.
         case retryWithFreshToken(user: String)
-        case registerBackendKey(BackendKey)
+        /// The server's BackendKeyData, and the one the client was given instead.
+        case registerBackendKey(server: BackendKey, client: BackendKey)
         /// The session is logged in: relay bytes both ways from now on.
         case startRelaying
         /// End the session: the failure's error (if any) goes to the client first.
@@ -292,10 +293,21 @@ public struct PostgresProxyHandshake: Sendable {
                 return fail(.protocolViolation, "the database server sent an invalid message: \(error)", reason: "upstream: \(error)")
             }
             if phase == .awaitingReady {
-                toClient.writeImmutableBuffer(message.wireBytes)
                 switch message.type {
                 case BackendMessage.backendKeyData:
-                    if let key = try? BackendKey(body: message.body) { actions.append(.registerBackendKey(key)) }
+                    // The client never sees the backend's secret: a client that kept it could
+                    // cancel whatever that backend runs later, for someone else.
+                    guard let key = try? BackendKey(body: message.body) else {
+                        return fail(.protocolViolation, "the database server sent an invalid BackendKeyData", reason: "bad BackendKeyData")
+                    }
+                    let clientKey = key.withRandomSecret()
+                    toClient.writeImmutableBuffer(clientKey.message)
+                    actions.append(.registerBackendKey(server: key, client: clientKey))
+                    continue
+                default:
+                    toClient.writeImmutableBuffer(message.wireBytes)
+                }
+                switch message.type {
                 case BackendMessage.readyForQuery:
                     phase = .relaying
                     return actions + [.sendToClient(toClient), .startRelaying]

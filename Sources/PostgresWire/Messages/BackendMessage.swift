@@ -96,6 +96,21 @@ public struct BackendKey: Sendable, Hashable {
         self.secretKey = secretKey
     }
 
+    /// The same process id (clients compare it with a notification's sender) and a fresh secret
+    /// of the same length.
+    public func withRandomSecret() -> BackendKey {
+        var random = SystemRandomNumberGenerator()
+        return BackendKey(processID: processID, secretKey: secretKey.map { _ in UInt8.random(in: 0...255, using: &random) })
+    }
+
+    /// As the server sends it: `K`, length, process id, secret.
+    public var message: ByteBuffer {
+        var body = ByteBuffer()
+        body.writeInteger(processID)
+        body.writeBytes(secretKey)
+        return BackendMessage(type: BackendMessage.backendKeyData, body: body).wireBytes
+    }
+
     public init(body: ByteBuffer) throws(PostgresProtocolError) {
         var body = body
         guard let processID = body.readInteger(as: Int32.self), body.readableBytes >= 4, body.readableBytes <= 256 else {
