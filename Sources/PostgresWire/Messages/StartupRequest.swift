@@ -13,7 +13,7 @@ public enum StartupRequest: Sendable, Equatable {
     /// 196608 (3.0) or 196610 (3.2): user, database and other parameters, in the client's order.
     case startup(protocolVersion: ProtocolVersion, parameters: [(String, String)])
 
-    public struct ProtocolVersion: Sendable, Equatable, CustomStringConvertible {
+    public struct ProtocolVersion: Sendable, Hashable, CustomStringConvertible {
         public var major: UInt16
         public var minor: UInt16
         public init(major: UInt16, minor: UInt16) {
