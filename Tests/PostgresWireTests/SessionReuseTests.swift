@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 
 @testable import PostgresWire
@@ -59,5 +60,53 @@ import Testing
     ])
     func neverReusedMidConversation(client: String, server: String, reason: String) {
         #expect(Self.tracker(client: client, server: server).verdict == .notReusable(reason))
+    }
+}
+
+/// The reset's exchange, byte by byte.
+@Suite struct SessionResetExchangeTests {
+    static func message(_ type: Character, _ body: [UInt8]) -> ByteBuffer {
+        BackendMessage(type: UInt8(ascii: type.unicodeScalars.first!), body: ByteBuffer(bytes: body)).wireBytes
+    }
+    static let complete = message("C", Array("DISCARD ALL\0".utf8))
+    static let idle = message("Z", [UInt8(ascii: "I")])
+    static func status(_ name: String, _ value: String) -> ByteBuffer { message("S", Array("\(name)\0\(value)\0".utf8)) }
+
+    static func run(_ parts: [ByteBuffer], splitAt split: Int? = nil) -> SessionResetExchange.Outcome {
+        var exchange = SessionResetExchange()
+        var all = ByteBuffer()
+        for part in parts { all.writeImmutableBuffer(part) }
+        guard let split, split < all.readableBytes else { return exchange.serverBytes(&all) }
+        var first = all.getSlice(at: 0, length: split)!
+        var rest = all.getSlice(at: split, length: all.readableBytes - split)!
+        #expect(exchange.serverBytes(&first) == .pending)
+        first.writeBuffer(&rest)
+        return exchange.serverBytes(&first)
+    }
+
+    @Test func theRequestIsASimpleDiscardAll() {
+        #expect(Array(SessionResetExchange().request.readableBytesView) == [UInt8(ascii: "Q"), 0, 0, 0, 16] + Array("DISCARD ALL\0".utf8))
+    }
+
+    @Test func aCompleteResetKeepsTheReportedParametersAtEveryCutPoint() {
+        let parts = [Self.message("A", [0, 0, 0, 9] + Array("chan\0hi\0".utf8)), Self.complete, Self.status("application_name", ""), Self.idle]
+        let total = parts.map { $0.readableBytes }.reduce(0, +)
+        for split in 1..<total {
+            #expect(Self.run(parts, splitAt: split) == .reset(parameters: ["application_name": ""]), "cut at \(split)")
+        }
+    }
+
+    @Test func anythingElseFailsTheReset() {
+        let error = ErrorResponse(fatal: .protocolViolation, "DISCARD ALL cannot run inside a transaction block")
+        guard case .failed(let reason) = Self.run([error.encoded()]) else {
+            Issue.record("an error must fail the reset")
+            return
+        }
+        #expect(reason.hasPrefix("DISCARD ALL failed: ") && reason.contains("cannot run inside a transaction block"), "\(reason)")
+        #expect(Self.run([Self.idle]) == .failed("the session was not idle after DISCARD ALL"))
+        #expect(Self.run([Self.complete, Self.message("Z", [UInt8(ascii: "T")])]) == .failed("the session was not idle after DISCARD ALL"))
+        #expect(Self.run([Self.message("C", Array("SELECT 1\0".utf8)), Self.idle]) == .failed("the server did not complete DISCARD ALL"))
+        #expect(Self.run([Self.message("D", [0, 0])]) == .failed("unexpected message 'D' during the reset"))
+        #expect(Self.run([Self.complete, Self.idle, Self.idle]) == .failed("the server sent more than the answer to DISCARD ALL"))
     }
 }

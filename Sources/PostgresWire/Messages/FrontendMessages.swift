@@ -37,6 +37,15 @@ public enum FrontendMessages {
         return buffer
     }
 
+    /// A simple Query (`Q`), for the proxy's own statements (a session reset).
+    public static func query(_ sql: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt8(ascii: "Q"))
+        buffer.writeInteger(Int32(4 + sql.utf8.count + 1))
+        buffer.writeNullTerminatedString(sql)
+        return buffer
+    }
+
     /// PasswordMessage, SASLInitialResponse and SASLResponse all use type `p`.
     public static func password(_ password: String) -> ByteBuffer {
         var body = ByteBuffer()
