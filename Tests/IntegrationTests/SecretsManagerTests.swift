@@ -86,6 +86,17 @@ import Testing
         #expect(!proxy.logs.text.contains("\(method)-Pa55"))
     }
 
+    @Test func loginsThatFindTheCacheEmptyAtOnceShareOneRequest() async throws {
+        try superuser("ALTER ROLE \(Self.role) LOGIN PASSWORD 'shared-Pa55'")
+        let fake = try FakeSecretsManager(secrets: ["app/db": ["AWSCURRENT": Self.secretJSON("shared-Pa55")]])
+        let proxy = try await start(fake)
+        defer { proxy.stop() }
+        let connection = "host=127.0.0.1 port=\(proxy.port) dbname=\(env.postgres.database) user=\(Self.role) sslmode=disable connect_timeout=20"
+        let result = try runProcess("/bin/sh", ["-c", "for i in $(seq 20); do psql '\(connection)' -XAtqc 'SELECT 1' & done; wait"])
+        #expect(result.stdout == String(repeating: "1\n", count: 20), "\(result.stderr)\n\(proxy.logs.text.suffix(2_000))")
+        #expect(fake.outcomes == ["ok"], "20 logins at once, one GetSecretValue")
+    }
+
     @Test func midRotationTheDatabaseMayAlreadyHoldThePendingPassword() async throws {
         // Between a rotation's setSecret and finishSecret the database has AWSPENDING's password.
         try superuser("ALTER ROLE \(Self.role) LOGIN PASSWORD 'pending-Pa55'")

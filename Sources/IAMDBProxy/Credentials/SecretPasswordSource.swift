@@ -17,6 +17,8 @@ final class SecretPasswordSource: LoginCredentialSource {
         var cached: (secret: SecretsManagerClient.Secret, stage: String, fetchedAt: Date)?
         /// The last password a server refused, so that fetching it again moves on to AWSPENDING.
         var refusedPassword: String?
+        /// The fetch under way: logins that find the cache empty at once share one request.
+        var fetching: Task<(SecretsManagerClient.Secret, String), any Error>?
     }
 
     let settings: ListenerConfiguration.SecretSettings
@@ -35,10 +37,17 @@ final class SecretPasswordSource: LoginCredentialSource {
 
     func password(for user: String) async throws -> LoginPassword {
         let current = now()
-        let fresh = state.withLock { state in
-            state.cached.flatMap { current.timeIntervalSince($0.fetchedAt) < settings.cacheSeconds ? ($0.secret, $0.stage) : nil }
+        let (fresh, fetching) = state.withLock { state -> ((SecretsManagerClient.Secret, String)?, Task<(SecretsManagerClient.Secret, String), any Error>?) in
+            if let cached = state.cached, current.timeIntervalSince(cached.fetchedAt) < settings.cacheSeconds { return ((cached.secret, cached.stage), nil) }
+            if let task = state.fetching { return (nil, task) }
+            let task = Task { [self] in
+                defer { self.state.withLock { $0.fetching = nil } }
+                return try await fetch(at: current)
+            }
+            state.fetching = task
+            return (nil, task)
         }
-        let (secret, stage) = if let fresh { fresh } else { try await fetch(at: current) }
+        let (secret, stage) = if let fresh { fresh } else { try await fetching!.value }
         guard secret.username == user else {
             throw PasswordUnavailable(
                 description: "secret \(settings.secretID) holds the password of another user than \(user); connect as the secret's user",
