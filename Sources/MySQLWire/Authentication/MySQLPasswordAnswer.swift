@@ -18,9 +18,10 @@ public enum MySQLPasswordAnswer {
     /// caching_sha2_password's AuthMoreData: the server wants the password itself (over TLS).
     public static let fullAuthenticationRequested: [UInt8] = [0x04]
 
-    public static func isSupported(_ plugin: String) -> Bool {
-        [nativePassword, cachingSHA2Password, clearPassword, sha256Password, dialog].contains(plugin)
-    }
+    /// The plugins a known password can answer.
+    public static let supportedPlugins = [nativePassword, cachingSHA2Password, clearPassword, sha256Password, dialog]
+
+    public static func isSupported(_ plugin: String) -> Bool { supportedPlugins.contains(plugin) }
 
     /// The answer `plugin` expects for `password` and the server's 20-byte `nonce`, or nil for a
     /// plugin the proxy cannot answer (client_ed25519, GSSAPI, mysql_old_password).

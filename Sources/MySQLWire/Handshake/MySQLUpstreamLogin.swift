@@ -32,7 +32,6 @@ public struct MySQLUpstreamLogin: Sendable {
         case awaitingGreeting, tlsHandshake, awaitingToken, authenticating, done
     }
 
-    public static let clearPasswordPlugin = "mysql_clear_password"
     /// Servers IAM logins depend on; without them the proxy cannot log in safely.
     static let requiredServerCapabilities: CapabilityFlags = [.protocol41, .ssl, .secureConnection, .pluginAuth, .pluginAuthLengthEncodedData]
     /// Client-only flags, never sent upstream.
@@ -45,7 +44,7 @@ public struct MySQLUpstreamLogin: Sendable {
     public let credential: Credential
     private(set) var phase = Phase.awaitingGreeting
     /// The plugin the last answer was for, and the nonce it was computed with.
-    public private(set) var plugin = Self.clearPasswordPlugin
+    public private(set) var plugin = MySQLPasswordAnswer.clearPassword
     private var nonce: [UInt8] = []
     public private(set) var greeting: ServerGreeting?
     private var token: String?
@@ -119,7 +118,7 @@ public struct MySQLUpstreamLogin: Sendable {
         phase = .tlsHandshake
         nonce = greeting.scramble
         plugin = switch credential {
-        case .iamToken: Self.clearPasswordPlugin
+        case .iamToken: MySQLPasswordAnswer.clearPassword
         // Answered in the first packet when the proxy can; otherwise the server switches.
         case .password: MySQLPasswordAnswer.isSupported(greeting.authPluginName) ? greeting.authPluginName : MySQLPasswordAnswer.nativePassword
         }
@@ -163,43 +162,36 @@ public struct MySQLUpstreamLogin: Sendable {
             self.plugin = plugin
             nonce = data.last == 0 ? Array(data.dropLast()) : data
             return [.send(respond(answer(secret)))]
-        case .authSwitch(let plugin?, _) where credential == .iamToken && (plugin == Self.clearPasswordPlugin || plugin == MySQLPasswordAnswer.dialog):
+        case .authSwitch(let plugin?, _) where credential == .iamToken && (plugin == MySQLPasswordAnswer.clearPassword || plugin == MySQLPasswordAnswer.dialog):
             return [.send(respond(answer(secret)))]
         case .authSwitch(let plugin, _):
             phase = .done
             let wanted = plugin ?? "mysql_old_password"
             let message = switch credential {
             case .iamToken: "the server asks user '\(client.user)' for \(wanted), not for an IAM token: the user does not exist or is not an IAM user"
-            case .password: "the server asks user '\(client.user)' for \(wanted), which iam-db-proxy cannot answer with a password (it answers \(Self.passwordPlugins))"
+            case .password: "the server asks user '\(client.user)' for \(wanted), which iam-db-proxy cannot answer with a password (it answers \(MySQLPasswordAnswer.supportedPlugins.joined(separator: ", ")))"
             }
             return [.refused(.accessDenied("iam-db-proxy: \(message)"), retryable: false)]
         case .moreData(MySQLPasswordAnswer.fastAuthenticationSucceeded):
             // caching_sha2_password: the scramble matched the server's cache; OK follows.
             return []
-        case .moreData(MySQLPasswordAnswer.fullAuthenticationRequested) where credential == .password:
-            // caching_sha2_password's full authentication: the password itself, over the verified TLS.
+        case .moreData(MySQLPasswordAnswer.fullAuthenticationRequested) where credential == .password,
+             .moreData where credential == .iamToken || plugin == MySQLPasswordAnswer.dialog:
+            // caching_sha2_password's full authentication, or a PAM prompt: the password itself, over the verified TLS.
             return [.send(respond(MySQLPasswordAnswer.clear(secret)))]
-        case .moreData where credential == .iamToken || plugin == MySQLPasswordAnswer.dialog:
-            return [.send(respond(Self.clearPassword(secret)))]
         case .moreData(let data):
             phase = .done
             return [.failed("the server sent \(plugin) data iam-db-proxy cannot answer (\(data.count) bytes)")]
         }
     }
 
-    static let passwordPlugins = [MySQLPasswordAnswer.nativePassword, MySQLPasswordAnswer.cachingSHA2Password, MySQLPasswordAnswer.clearPassword,
-                                  MySQLPasswordAnswer.sha256Password, MySQLPasswordAnswer.dialog].joined(separator: ", ")
-
     /// The answer to the current plugin and nonce.
     private func answer(_ secret: String) -> [UInt8] {
         switch credential {
-        case .iamToken: Self.clearPassword(secret)
+        case .iamToken: MySQLPasswordAnswer.clear(secret)
         case .password: MySQLPasswordAnswer.answer(plugin: plugin, password: secret, nonce: nonce) ?? []
         }
     }
-
-    /// The token as `mysql_clear_password` sends a password: its bytes and a NUL.
-    static func clearPassword(_ token: String) -> [UInt8] { Array(token.utf8) + [0] }
 
     static func frame(_ payload: ByteBuffer, sequenceID: UInt8) -> ByteBuffer {
         var buffer = ByteBuffer()
