@@ -293,8 +293,7 @@ public struct PostgresProxyHandshake: Sendable {
                 return fail(.protocolViolation, "the database server sent an invalid message: \(error)", reason: "upstream: \(error)")
             }
             if phase == .awaitingReady {
-                switch message.type {
-                case BackendMessage.backendKeyData:
+                if message.type == BackendMessage.backendKeyData {
                     // The client never sees the backend's secret: a client that kept it could
                     // cancel whatever that backend runs later, for someone else.
                     guard let key = try? BackendKey(body: message.body) else {
@@ -304,9 +303,8 @@ public struct PostgresProxyHandshake: Sendable {
                     toClient.writeImmutableBuffer(clientKey.message)
                     actions.append(.registerBackendKey(server: key, client: clientKey))
                     continue
-                default:
-                    toClient.writeImmutableBuffer(message.wireBytes)
                 }
+                toClient.writeImmutableBuffer(message.wireBytes)
                 switch message.type {
                 case BackendMessage.readyForQuery:
                     phase = .relaying
