@@ -23,33 +23,25 @@ public struct SecretsManagerClient: Sendable {
         public var description: String { "secret \(secretID): \(code): \(reason)" }
     }
 
-    let environment: AWSEnvironment
-    let profile: String
     let region: String
-    let endpointOverride: String?
     let http: CredentialHTTPClient
     let timeout: TimeAmount
+    /// Resolved once, as STSClient does: a configured endpoint means reading the shared files.
+    public let endpoint: String
 
+    /// `endpoint`: the listener's own, before any configured one.
     public init(environment: AWSEnvironment, profile: String, region: String, endpoint: String? = nil,
                 http: CredentialHTTPClient = .init(), timeout: TimeAmount = .seconds(5)) {
-        self.environment = environment
-        self.profile = profile
         self.region = region
-        endpointOverride = endpoint
         self.http = http
         self.timeout = timeout
-    }
-
-    public var endpoint: String {
-        if let endpointOverride { return endpointOverride }
-        if let configured = environment.endpointOverride(serviceEnvironmentName: "SECRETS_MANAGER", profile: profile) { return configured }
-        return ServiceEndpoint.regional("secretsmanager", region: region, fips: ServiceEndpoint.usesFIPS(environment, profile: profile))
+        self.endpoint = endpoint
+            ?? environment.endpointOverride(serviceEnvironmentName: "SECRETS_MANAGER", profile: profile)
+            ?? ServiceEndpoint.regional("secretsmanager", region: region, fips: ServiceEndpoint.usesFIPS(environment, profile: profile))
     }
 
     /// The `username` and `password` of the secret's JSON at `versionStage`.
     public func secret(id: String, versionStage: String, credentials: AWSCredentials, date: Date = Date()) async throws -> Secret {
-        // Once per call: a configured endpoint means reading the shared files.
-        let endpoint = self.endpoint
         guard let url = URL(string: endpoint), let host = url.host else {
             throw Failure(secretID: id, code: "BadEndpoint", reason: "\(endpoint) is not a URL")
         }
