@@ -57,7 +57,7 @@ final class SecretPasswordSource: LoginCredentialSource {
         return LoginPassword(
             secret: password,
             // A fresh AWSCURRENT the server refuses may be mid-rotation: AWSPENDING is the retry.
-            wasCached: fresh != nil || stage == Self.currentStage && settings.versionStage == Self.currentStage,
+            wasCached: fresh != nil || stage == Self.currentStage,
             logMetadata: [
                 "credential": "secret", "secret_id": "\(settings.secretID)", "version_stage": "\(stage)",
                 "version_id": "\(secret.versionID ?? "?")",
