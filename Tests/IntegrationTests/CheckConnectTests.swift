@@ -10,13 +10,7 @@ import Testing
     init() throws { env = try TestEnvironment.load() }
 
     func check(_ listeners: String, _ extra: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
-        let path = NSTemporaryDirectory() + "check-\(UUID().uuidString).yaml"
-        try "listeners:\n\(listeners)".write(toFile: path, atomically: true, encoding: .utf8)
-        let identity = env.longTerm
-        return try runProcess(TokenCommandTests.executable, ["check", "--config", path, "--connect"] + extra, environment: [
-            "PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory(), "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_ACCESS_KEY_ID": identity.access_key_id, "AWS_SECRET_ACCESS_KEY": identity.secret_access_key,
-        ])
+        try env.checkConnect(listeners, extra)
     }
 
     /// A listener line; its listen port is never bound (check --connect uses private ports).
@@ -54,5 +48,17 @@ import Testing
         #expect(skipped.status == 1)
         let given = try check(listeners, ["--user", "iam_user", "--database", "appdb"])
         #expect(given.status == 0, "\(given.stdout)\(given.stderr)")
+    }
+}
+
+extension TestEnvironment {
+    /// `iam-db-proxy check --connect` with a file of these listener lines, as the long-term identity.
+    func checkConnect(_ listeners: String, _ extra: [String] = [], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let path = NSTemporaryDirectory() + "check-\(UUID().uuidString).yaml"
+        try "listeners:\n\(listeners)".write(toFile: path, atomically: true, encoding: .utf8)
+        return try runProcess(TokenCommandTests.executable, ["check", "--config", path, "--connect"] + extra, environment: [
+            "PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory(), "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": longTerm.access_key_id, "AWS_SECRET_ACCESS_KEY": longTerm.secret_access_key,
+        ].merging(environment) { $1 })
     }
 }

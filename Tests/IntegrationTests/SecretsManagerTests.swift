@@ -159,13 +159,8 @@ import Testing
             "  - {name: \(name), engine: postgres, listen: 127.0.0.1:\(port), upstream: localhost:\(env.postgres.port), users: [\(Self.role)], iam_region: us-east-1,"
                 + " auth: secret, secret: {secret_id: \(secret), region: us-east-1}, tls: {ca_file: \(env.ca_file)}}\n"
         }
-        let path = NSTemporaryDirectory() + "check-\(UUID().uuidString).yaml"
-        try ("listeners:\n" + listener("good", "app/db", 1) + listener("missing", "app/missing", 2)).write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try runProcess(TokenCommandTests.executable, ["check", "--config", path, "--connect"], environment: [
-            "PATH": "/usr/bin:/bin", "HOME": NSTemporaryDirectory(), "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_ACCESS_KEY_ID": env.longTerm.access_key_id, "AWS_SECRET_ACCESS_KEY": env.longTerm.secret_access_key,
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:\(fake.port)",
-        ])
+        let result = try env.checkConnect(listener("good", "app/db", 1) + listener("missing", "app/missing", 2),
+                                          environment: fake.listener(user: Self.role).environment)
         #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("listener good: ok, logged in to localhost:\(env.postgres.port) as \(Self.role) with the password in Secrets Manager secret app/db (AWSCURRENT) over TLS"),
                 "\(result.stdout)\(result.stderr)")
