@@ -170,7 +170,7 @@ struct ConfigurationReader {
     static let listenerKeys = [
         "name", "engine", "listen", "upstream", "iam_host", "iam_default_port", "iam_region", "iam_expiration", "tls", "client_tls",
         "users", "connect_timeout", "handshake_timeout", "idle_timeout", "max_connections", "unix_socket_mode", "allow_replication",
-        "allow_remote", "auth", "secret",
+        "allow_remote", "auth", "secret", "session_reuse",
     ]
 
     func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
@@ -240,6 +240,7 @@ struct ConfigurationReader {
             listener.users = names
         }
         try readAuth(keys, node, path, into: &listener)
+        if let reuseNode = keys["session_reuse"] { listener.sessionReuse = try sessionReuse(reuseNode, "\(path).session_reuse", engine: engine) }
         return listener
     }
 

@@ -141,6 +141,7 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var idleTimeoutSeconds: Double?
     public var connectTimeoutSeconds: Double = 10
     public var handshakeTimeoutSeconds: Double = 10
+    public var sessionReuse = SessionReuseSettings()
 
     public init(name: String, engine: Engine, listen: HostAndPort, upstream: HostAndPort) {
         self.init(name: name, engine: engine, listen: .tcp(listen), upstream: upstream)

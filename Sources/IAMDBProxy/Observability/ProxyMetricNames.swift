@@ -10,6 +10,9 @@ extension ProxyMetrics {
     static let upstreamFailureReasons = ["connect", "tls", "timeout", "closed"]
     static let loginFailures = "iam_db_proxy_login_failures_total"
     static let upstreamFailures = "iam_db_proxy_upstream_failures_total"
+    static let reuseHandouts = "iam_db_proxy_session_reuse_handouts_total"
+    static let reuseResets = "iam_db_proxy_session_reuse_resets_total"
+    static let reuseDiscards = "iam_db_proxy_session_reuse_discards_total"
 
     /// Help texts of the metrics recorded as events happen (so they show before the first).
     static let recordedHelp: [String: (type: String, help: String)] = [
@@ -20,6 +23,9 @@ extension ProxyMetrics {
         loginFailures: ("counter", "Sessions that ended before relaying, by class: allow_list, token_refused, credentials, upstream, limit, protocol, other."),
         upstreamFailures: ("counter", "Upstream connection problems during login, by reason: connect, tls, timeout, closed."),
         reloads: ("counter", "Configuration reloads (SIGHUP), by result: ok or failed."),
+        reuseHandouts: ("counter", "Logged-in sessions of session_reuse listeners, by source: parked (a reset session handed out) or login (logged in for the client)."),
+        reuseResets: ("counter", "Resets (DISCARD ALL) of upstream sessions whose client ended cleanly, by result: ok or failed."),
+        reuseDiscards: ("counter", "Upstream sessions of session_reuse listeners closed instead of serving another client, by reason."),
     ]
 
     /// The class of a login failure from the SQLSTATE sent to the client (PostgreSQL or MySQL).

@@ -24,6 +24,15 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     var password: LoginPassword?
     private let cancels: CancelRegistry
     private var registeredKey: BackendKey?
+    /// session_reuse: the upstream session's birth and the clients it has served, this one included.
+    private var reuseLife: (bornAt: NIODeadline, uses: Int)?
+    /// The parked session this client was given, instead of a login of its own.
+    private var handedOut: PostgresLoggedInSession?
+    private var follower: PostgresReuseFollower?
+    private var relayed: RelayedSession?
+    private var clientChannel: (any Channel)?
+    /// The session's fate is counted (parked, or refused another client).
+    private var reuseSettled = false
 
     init(runtime: ListenerRuntime, cancels: CancelRegistry) {
         self.runtime = runtime
@@ -105,7 +114,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
                 context.writeAndFlush(wrapOutboundOut(answer), promise: nil)
                 _ = startClientTLS(context)
             case .connectUpstream(let user):
-                connectUpstream(user: user)
+                if !handOutParkedSession(on: context.eventLoop) { connectUpstream(user: user) }
             case .sendToUpstream(let bytes):
                 upstream?.send(bytes)
             case .startUpstreamTLS:
@@ -120,7 +129,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
                     cancels.register(client, .init(address: address, tls: runtime.upstreamTLS, listener: runtime.configuration.name, serverKey: server))
                 }
             case .startRelaying:
-                startRelaying(context: context)
+                startRelayingFollowed(context: context)
             case .fail(let failure):
                 finish(error: failure.error, sqlState: failure.sqlState, reason: failure.reason)
             }
@@ -156,6 +165,85 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
         context.close(promise: nil)
     }
 
+    // MARK: Session reuse
+
+    /// With `session_reuse`: the client gets a parked session with its key, if one waits on this event loop.
+    private func handOutParkedSession(on eventLoop: any EventLoop) -> Bool {
+        let pool = runtime.sessionPool
+        guard pool.isOn, let key = machine.sessionKey, let parked = pool.take(key: key.canonical, on: eventLoop),
+            let session = parked.state as? PostgresLoggedInSession
+        else { return false }
+        let pipeline = parked.channel.pipeline.syncOperations
+        if let watcher = try? pipeline.handler(type: PostgresSessionResetHandler.self) { pipeline.removeHandler(watcher).whenFailure { _ in } }
+        upstream?.adopt(parked.channel)
+        reuseLife = (parked.bornAt, parked.uses + 1)
+        handedOut = session
+        record.upstreamChosen(upstream?.address)
+        logger.debug("handing out a parked session", metadata: ["backend_pid": "\(session.serverKey.processID)", "uses": "\(parked.uses + 1)"])
+        perform(machine.handOut(session))
+        return true
+    }
+
+    /// Relays; with `session_reuse`, followed so that a clean end can park the session.
+    private func startRelayingFollowed(context: ChannelHandlerContext) {
+        let pool = runtime.sessionPool
+        guard pool.isOn, machine.sessionKey != nil, let session = handedOut ?? machine.loggedInSession else {
+            startRelaying(context: context)
+            return
+        }
+        runtime.metrics.increment(ProxyMetrics.reuseHandouts, [("listener", runtime.configuration.name), ("source", handedOut == nil ? "login" : "parked")])
+        if reuseLife == nil { reuseLife = (.now(), 1) }
+        let follower = PostgresReuseFollower(session: session) { [unowned self] follower in self.park(follower) }
+        let handlers = follower.makeHandlers()
+        self.follower = follower
+        clientChannel = context.channel
+        relayed = startRelaying(context: context, observers: ([handlers.client], [handlers.upstream]))
+    }
+
+    /// The client sent Terminate at an idle point: unless the session has served enough, take
+    /// its upstream out of the relay, close the client, and reset and park the upstream. True
+    /// when it took the session (the Terminate is then not sent on).
+    private func park(_ follower: PostgresReuseFollower) -> Bool {
+        guard let relayed, let reuseLife, let key = machine.sessionKey, let clientChannel else { return false }
+        let pool = runtime.sessionPool
+        reuseSettled = true
+        if let refusal = pool.refusal(uses: reuseLife.uses, bornAt: reuseLife.bornAt) {
+            pool.counted(refusal, key: key.description, detail: nil)
+            return false
+        }
+        let upstreamChannel = relayed.detachUpstream()
+        upstream?.letGo()
+        // The next client gets a key of its own; this one's must reach nothing from now on.
+        if let registeredKey { cancels.remove(registeredKey) }
+        registeredKey = nil
+        let parked = SessionPool.Parked(
+            id: pool.makeID(), key: key.canonical, keyDescription: key.description, channel: upstreamChannel, state: follower.session,
+            bornAt: reuseLife.bornAt, uses: reuseLife.uses, farewell: PostgresSessionResetHandler.terminate)
+        let reset = PostgresSessionResetHandler(
+            pool: pool, parked: parked, session: follower.session, timeout: runtime.handshakeTimeout, metrics: (runtime.metrics, runtime.configuration.name))
+        do {
+            try upstreamChannel.pipeline.syncOperations.addHandler(reset)
+        } catch {
+            pool.counted(.resetFailed, key: key.description, detail: "\(error)")
+            upstreamChannel.close(promise: nil)
+        }
+        clientChannel.close(promise: nil)
+        return true
+    }
+
+    /// At the client's close: a followed session that was not parked is counted once, with why.
+    private func settleReuse() {
+        guard let follower else { return }
+        self.follower = nil
+        guard !reuseSettled, let key = machine.sessionKey else { return }
+        reuseSettled = true
+        switch follower.endedWith {
+        case .notReusable(let why): runtime.sessionPool.counted(.notIdle, key: key.description, detail: why)
+        case nil: runtime.sessionPool.counted(.noTerminate, key: key.description, detail: "the session ended without the client's Terminate")
+        case .reusable: break
+        }
+    }
+
     static func likelyCause(of reason: String) -> String? { PostgresLoginDiagnosis.likelyCause(of: reason) }
 
     func makeWireSummaries() -> WireSummaries { WireSummaries(client: PostgresWireSummary(), server: PostgresWireSummary()) }
@@ -172,6 +260,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
 
     func forgetSession() {
         if let registeredKey { cancels.remove(registeredKey) }
+        settleReuse()
         if machine.declinedTLSAwaitingStartup {
             logger.warning("the client asked for TLS and left when told this listener has none", metadata: [
                 "fix": "on loopback connect with sslmode=disable (or prefer); across hosts give this listener client_tls",

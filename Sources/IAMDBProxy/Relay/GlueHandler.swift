@@ -4,7 +4,7 @@ import NIOCore
 /// are written to the other; a side reads again only while its partner is writable, so a slow
 /// reader stops the fast writer (back-pressure through the write-buffer water marks) instead of
 /// letting the proxy buffer without bound.
-final class GlueHandler: ChannelDuplexHandler {
+final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// For both channels of a relayed session: a peer that reads slower than the other sends
     /// stops the sender's reads once 64 KiB wait, and resumes them below 32 KiB.
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
@@ -49,6 +49,13 @@ final class GlueHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        partner = nil
+    }
+
+    /// Ends the pairing both ways: from now on neither side writes to, closes or waits for the
+    /// other (a session whose upstream outlives its client). Call on the event loop.
+    func unpair() {
+        partner?.partner = nil
         partner = nil
     }
 

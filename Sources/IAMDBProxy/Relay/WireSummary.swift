@@ -18,7 +18,7 @@ struct WireSummaries {
     let client: any WireSummary
     let server: any WireSummary
     /// For the client channel (what the client sends) and the upstream channel (what the server sends).
-    let handlers: (client: any ChannelHandler, upstream: any ChannelHandler)
+    let handlers: (client: any ChannelHandler, upstream: any RemovableChannelHandler)
 
     init<Observer: RelayMessageObserver & WireSummary>(client: Observer, server: Observer) {
         self.client = client

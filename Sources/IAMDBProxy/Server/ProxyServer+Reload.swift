@@ -57,8 +57,10 @@ extension ProxyServer {
             do {
                 let contents = try await prepare(listener)
                 if let current, current.runtime.configuration.listen == listener.listen {
-                    // Same address: the socket stays; new sessions get the new settings.
+                    // Same address: the socket stays; new sessions get the new settings (and a pool of their own).
+                    let replaced = current.runtime
                     current.slot.replace(with: contents)
+                    replaced.sessionPool.closeAll()
                     if case .unix(let path) = listener.listen { try? UnixSocketFile.setMode(path, listener.unixSocketMode) }
                     kept.append(current)
                     announce(current)

@@ -217,9 +217,10 @@ struct BoundListener: Sendable {
 
     var runtime: ListenerRuntime { slot.contents.runtime }
 
-    /// Stops accepting; sessions already open go on.
+    /// Stops accepting and closes the parked upstream sessions; sessions already open go on.
     func close() async {
         try? await channel.close()
+        runtime.sessionPool.closeAll()
         if case .unix(let path) = runtime.configuration.listen { UnixSocketFile.remove(path) }
     }
 }

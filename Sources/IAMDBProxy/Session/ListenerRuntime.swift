@@ -23,6 +23,8 @@ final class ListenerRuntime: Sendable {
     let bytesDown = ByteCounter()
     let limits: ConnectionLimits
     let logger: Logger
+    /// Upstream sessions parked for the next client (`session_reuse`; empty and unused when off).
+    let sessionPool: SessionPool
     private let nextConnectionID = Atomic<Int>(1)
     private let openSessions = Atomic<Int>(0)
 
@@ -61,6 +63,7 @@ final class ListenerRuntime: Sendable {
         var logger = logger
         logger[metadataKey: "listener"] = "\(configuration.name)"
         self.logger = logger
+        sessionPool = SessionPool(settings: configuration.sessionReuse, listener: listenerName, metrics: metrics, logger: logger)
     }
 
     func makeConnectionID() -> Int { nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue }

@@ -172,15 +172,18 @@ extension LoginSessionHandler {
 
     // MARK: Relay and endings
 
-    /// Hands the logged-in session to the relay, with `clientHandlers` in front of the client's glue.
-    func startRelaying(context: ChannelHandlerContext, clientHandlers: [any ChannelHandler] = []) {
+    /// Hands the logged-in session to the relay, with `clientHandlers` in front of the client's glue
+    /// and `observers` (an engine's session followers) just before each side's glue.
+    @discardableResult
+    func startRelaying(context: ChannelHandlerContext, clientHandlers: [any ChannelHandler] = [],
+                       observers: (client: [any ChannelHandler], upstream: [any RemovableChannelHandler]) = ([], [])) -> RelayedSession? {
         let upstreamChannel: any Channel
         do {
             guard let channel = try upstream?.handOff() else { throw ChannelError.ioOnClosedChannel }
             upstreamChannel = channel
         } catch {
             finish(error: nil, reason: "cannot start relaying: \(error)")
-            return
+            return nil
         }
         let pending = (client: clientBuffer, upstream: upstreamBuffer)
         clientBuffer = ByteBuffer()
@@ -189,15 +192,19 @@ extension LoginSessionHandler {
         // summed up in one line when the session ends.
         let summaries = logger.logLevel <= .trace ? makeWireSummaries() : nil
         do {
-            let glue = try SessionRelay.start(
+            let relayed = try SessionRelay.start(
                 client: context, upstream: upstreamChannel, pendingClientBytes: pending.client, pendingUpstreamBytes: pending.upstream,
                 clientHandlers: clientHandlers, idleTimeoutSeconds: runtime.configuration.idleTimeoutSeconds,
-                counters: (runtime.bytesUp, runtime.bytesDown), observers: (summaries?.handlers.client, summaries?.handlers.upstream),
+                counters: (runtime.bytesUp, runtime.bytesDown),
+                observers: ([summaries?.handlers.client].compactMap { $0 } + observers.client,
+                            [summaries?.handlers.upstream].compactMap { $0 } + observers.upstream),
                 serverStream: makeServerStream())
             record.wireSummaries = summaries
-            record.relaying(glue, user: machine.user, database: machine.database, authentication: machine.authenticationMethod)
+            record.relaying(relayed.glue, user: machine.user, database: machine.database, authentication: machine.authenticationMethod)
+            return relayed
         } catch {
             finish(error: nil, reason: "cannot start relaying: \(error)")
+            return nil
         }
     }
 

@@ -110,10 +110,28 @@ final class UpstreamLink {
     /// Ends the login phase: removes the handshake handler and returns the channel.
     func handOff() throws -> (any Channel)? {
         guard let channel else { return nil }
+        let adopted = handedOff
         handedOff = true
+        guard !adopted else { return channel }
         let pipeline = channel.pipeline.syncOperations
         try pipeline.removeHandler(pipeline.handler(type: UpstreamHandshakeHandler.self)).whenFailure { _ in }
         return channel
+    }
+
+    /// The session's upstream outlives its client (parked for the next): the link no longer
+    /// closes it when the client's session ends.
+    func letGo() {
+        attempt += 1
+        channel = nil
+    }
+
+    /// Takes a channel that logged in earlier (a parked session) instead of dialing: it is
+    /// already past login, so `handOff` returns it as it is.
+    func adopt(_ channel: any Channel) {
+        close()
+        self.channel = channel
+        address = channel.remoteAddress
+        handedOff = true
     }
 
     // MARK: Events from UpstreamHandshakeHandler

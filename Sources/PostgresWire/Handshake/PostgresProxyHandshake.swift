@@ -81,6 +81,10 @@ public struct PostgresProxyHandshake: Sendable {
     /// NegotiateProtocolVersion and notices arrive before authentication; they reach the
     /// client only after AuthenticationOk, so a retried login does not send them twice.
     private var held = ByteBuffer()
+    private var negotiation: ByteBuffer?
+    /// ParameterStatus values after AuthenticationOk, in order.
+    private var reportedParameters: [(String, String)] = []
+    private var serverKey: BackendKey?
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
@@ -93,6 +97,18 @@ public struct PostgresProxyHandshake: Sendable {
         negotiated.ssl && !clientUsesTLS && !configuration.clientTLSAvailable && phase == .awaitingStartup
     }
     public var hasReadStartup: Bool { ![.awaitingStartup, .clientTLSHandshake].contains(phase) }
+
+    /// Which parked sessions this client may be given (nil for replication sessions, and before the startup message).
+    public var sessionKey: PostgresSessionKey? {
+        hasReadStartup ? PostgresSessionKey(protocolVersion: protocolVersion, parameters: parameters) : nil
+    }
+
+    /// Once relaying after a login of its own: what the server said at login, to greet a later
+    /// client with if the session is parked (nil when it sent no BackendKeyData).
+    public var loggedInSession: PostgresLoggedInSession? {
+        guard phase == .relaying, let serverKey else { return nil }
+        return PostgresLoggedInSession(negotiation: negotiation, parameters: reportedParameters, serverKey: serverKey)
+    }
 
     // MARK: Client events
 
@@ -300,12 +316,18 @@ public struct PostgresProxyHandshake: Sendable {
                         return fail(.protocolViolation, "the database server sent an invalid BackendKeyData", reason: "bad BackendKeyData")
                     }
                     let clientKey = key.withRandomSecret()
+                    serverKey = key
                     toClient.writeImmutableBuffer(clientKey.message)
                     actions.append(.registerBackendKey(server: key, client: clientKey))
                     continue
                 }
                 toClient.writeImmutableBuffer(message.wireBytes)
                 switch message.type {
+                case BackendMessage.parameterStatus:
+                    var body = message.body
+                    if let name = body.readNullTerminatedString(), let value = body.readNullTerminatedString() {
+                        reportedParameters.append((name, value))
+                    }
                 case BackendMessage.readyForQuery:
                     phase = .relaying
                     return actions + [.sendToClient(toClient), .startRelaying]
@@ -321,6 +343,7 @@ public struct PostgresProxyHandshake: Sendable {
             }
             switch message.type {
             case BackendMessage.negotiateProtocolVersion, BackendMessage.noticeResponse:
+                if message.type == BackendMessage.negotiateProtocolVersion { negotiation = message.wireBytes }
                 held.writeImmutableBuffer(message.wireBytes)
             case BackendMessage.authentication:
                 let request: AuthenticationRequest
@@ -360,6 +383,7 @@ public struct PostgresProxyHandshake: Sendable {
             pendingAuthentication = nil
             scram = nil
             held.clear()
+            negotiation = nil
             return [.retryWithFreshToken(user: user)]
         }
         phase = .closed
@@ -412,6 +436,18 @@ public struct PostgresProxyHandshake: Sendable {
         case .ok:
             return []
         }
+    }
+
+    // MARK: Parked sessions
+
+    /// Instead of logging in (after `.connectUpstream`, before the upstream connected): the
+    /// client gets `session`, logged in earlier for the same key, with a key of its own.
+    public mutating func handOut(_ session: PostgresLoggedInSession) -> [Action] {
+        guard phase == .connecting, attempt == 1 else { return [] }
+        phase = .relaying
+        authenticationMethod = "parked session"
+        let clientKey = session.serverKey.withRandomSecret()
+        return [.registerBackendKey(server: session.serverKey, client: clientKey), .sendToClient(session.greeting(clientKey: clientKey)), .startRelaying]
     }
 
     // MARK: Endings

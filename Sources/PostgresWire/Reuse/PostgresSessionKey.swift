@@ -17,6 +17,11 @@ public struct PostgresSessionKey: Sendable, Hashable, CustomStringConvertible {
         self.parameters = byName
     }
 
+    /// One string per key (names and values cannot hold NUL, so the joins are unambiguous).
+    public var canonical: String {
+        (["\(protocolVersion)"] + parameters.sorted { $0.key < $1.key }.map { "\($0.key)\u{0}\($0.value)" }).joined(separator: "\u{0}\u{0}")
+    }
+
     public var user: String { parameters["user"] ?? "" }
     public var database: String { parameters["database"] ?? "" }
 

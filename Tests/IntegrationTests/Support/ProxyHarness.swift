@@ -154,7 +154,7 @@ final class LogCollector: Sendable {
     private struct State {
         var text = ""
         var finished = false
-        var waiters: [(UUID, String, CheckedContinuation<Bool, Never>)] = []
+        var waiters: [(UUID, String, Int, CheckedContinuation<Bool, Never>)] = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -165,8 +165,8 @@ final class LogCollector: Sendable {
         let ready = state.withLockedValue { state -> [CheckedContinuation<Bool, Never>] in
             state.text += String(decoding: data, as: UTF8.self)
             let text = state.text
-            let (met, waiting) = state.waiters.reduce(into: ([CheckedContinuation<Bool, Never>](), [(UUID, String, CheckedContinuation<Bool, Never>)]())) { result, waiter in
-                if text.contains(waiter.1) { result.0.append(waiter.2) } else { result.1.append(waiter) }
+            let (met, waiting) = state.waiters.reduce(into: ([CheckedContinuation<Bool, Never>](), [(UUID, String, Int, CheckedContinuation<Bool, Never>)]())) { result, waiter in
+                if Self.count(waiter.1, in: text) >= waiter.2 { result.0.append(waiter.3) } else { result.1.append(waiter) }
             }
             state.waiters = waiting
             return met
@@ -178,19 +178,24 @@ final class LogCollector: Sendable {
         let waiting = state.withLockedValue { state -> [CheckedContinuation<Bool, Never>] in
             state.finished = true
             defer { state.waiters = [] }
-            return state.waiters.map(\.2)
+            return state.waiters.map(\.3)
         }
         waiting.forEach { $0.resume(returning: false) }
     }
 
-    /// True once `needle` appears in the log; false if the process ends or `timeout` passes first.
-    func waitFor(_ needle: String, timeout: TimeInterval = 30) async -> Bool {
+    /// How many times `needle` is in the log so far.
+    func count(_ needle: String) -> Int { Self.count(needle, in: text) }
+
+    static func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
+
+    /// True once `needle` appears in the log (`occurrences` times); false if the process ends or `timeout` passes first.
+    func waitFor(_ needle: String, occurrences: Int = 1, timeout: TimeInterval = 30) async -> Bool {
         let id = UUID()
         return await withCheckedContinuation { continuation in
             let answer: Bool? = state.withLockedValue { state in
-                if state.text.contains(needle) { return true }
+                if Self.count(needle, in: state.text) >= occurrences { return true }
                 if state.finished { return false }
-                state.waiters.append((id, needle, continuation))
+                state.waiters.append((id, needle, occurrences, continuation))
                 return nil
             }
             if let answer {
@@ -200,7 +205,7 @@ final class LogCollector: Sendable {
             DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [state] in
                 let expired = state.withLockedValue { state -> CheckedContinuation<Bool, Never>? in
                     guard let index = state.waiters.firstIndex(where: { $0.0 == id }) else { return nil }
-                    return state.waiters.remove(at: index).2
+                    return state.waiters.remove(at: index).3
                 }
                 expired?.resume(returning: false)
             }

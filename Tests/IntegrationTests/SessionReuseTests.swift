@@ -1,0 +1,233 @@
+import CLibPQ
+import Foundation
+import Glibc
+import Testing
+
+/// `session_reuse: mode: reuse` against the real PostgreSQL server, through libpq as
+/// applications use it: a client that ends cleanly leaves its backend reset and parked, the next
+/// client with the same startup lands on that same backend (`pg_backend_pid()`) and sees
+/// nothing of the first; a backend whose client left mid-transaction, mid-COPY, in a failed
+/// transaction or without Terminate is never handed out again; an old cancel key reaches nothing.
+@Suite(.needsTestEnvironment, .serialized) struct SessionReuseTests {
+    let env: TestEnvironment
+
+    init() throws { env = try TestEnvironment.load() }
+
+    static let parked = "upstream session parked"
+    static let notReused = "upstream session not reused"
+
+    /// Parked sessions wait on their own event loop and go to clients accepted on it; with one
+    /// loop the next client always finds the last one's backend (`oneLoop: false`: one per core).
+    func startProxy(_ reuse: String = "", oneLoop: Bool = true) async throws -> ProxyHarness {
+        try await ProxyHarness.start(env, identity: env.longTerm,
+                                     extraEnvironment: ["IAM_DB_PROXY_LOG_LEVEL": "debug"].merging(oneLoop ? ["NIO_SINGLETON_GROUP_LOOP_COUNT": "1"] : [:]) { $1 },
+                                     listenerYAML: "session_reuse:\n  mode: reuse\n" + reuse.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+    }
+
+    /// A libpq connection through the proxy; every connection of a test has the same startup (the same key) unless `extra` differs.
+    func connect(_ proxy: ProxyHarness, extra: String = "") throws -> OpaquePointer {
+        let connection = try #require(PQconnectdb("host=127.0.0.1 port=\(proxy.port) dbname=appdb user=iam_user sslmode=disable connect_timeout=20 \(extra)"))
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(connection))
+            PQfinish(connection)
+            throw HarnessError(description: message)
+        }
+        return connection
+    }
+
+    /// The first value of the first row; records the error when the statement failed.
+    @discardableResult
+    func value(_ connection: OpaquePointer, _ sql: String, sourceLocation: SourceLocation = #_sourceLocation) -> String {
+        let result = PQexec(connection, sql)
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
+            Issue.record("\(sql): \(String(cString: PQresultErrorMessage(result)))", sourceLocation: sourceLocation)
+            return ""
+        }
+        return status == PGRES_TUPLES_OK && PQntuples(result) > 0 ? String(cString: PQgetvalue(result, 0, 0)) : ""
+    }
+
+    func backendPID(_ connection: OpaquePointer) -> String { value(connection, "SELECT pg_backend_pid()") }
+
+    @Test func theNextClientGetsTheSameBackendWithNothingOfThePrevious() async throws {
+        let proxy = try await startProxy()
+        defer { proxy.stop() }
+        let first = try connect(proxy)
+        let pid = backendPID(first)
+        #expect("\(PQbackendPID(first))" == pid)
+        value(first, "SET search_path TO pg_catalog")
+        value(first, "SET statement_timeout TO '7s'")
+        value(first, "SET application_name TO 'first client'")
+        value(first, "CREATE TEMP TABLE leftover(x int)")
+        value(first, "PREPARE leftover_sql AS SELECT 1")
+        let prepared = PQprepare(first, "leftover_protocol", "SELECT 2", 0, nil)
+        #expect(PQresultStatus(prepared) == PGRES_COMMAND_OK)
+        PQclear(prepared)
+        value(first, "LISTEN leftover_channel")
+        value(first, "SELECT pg_advisory_lock(4242)")
+        value(first, "SET ROLE pg_monitor")
+        #expect(value(first, "SELECT current_user") == "pg_monitor")
+        PQfinish(first)
+        #expect(await proxy.logs.waitFor(Self.parked))
+
+        let second = try connect(proxy)
+        defer { PQfinish(second) }
+        #expect(backendPID(second) == pid, "the second client must land on the first one's backend")
+        #expect("\(PQbackendPID(second))" == pid)
+        #expect(value(second, "SELECT current_user") == "iam_user")
+        #expect(value(second, "SHOW search_path") == "\"$user\", public")
+        #expect(value(second, "SHOW statement_timeout") == "0")
+        #expect(value(second, "SHOW application_name") == "")
+        #expect(String(cString: PQparameterStatus(second, "application_name")) == "", "the greeting carries the reset values")
+        #expect(value(second, "SELECT count(*) FROM pg_class WHERE relname = 'leftover'") == "0")
+        #expect(value(second, "SELECT count(*) FROM pg_prepared_statements") == "0")
+        #expect(value(second, "SELECT count(*) FROM pg_listening_channels()") == "0")
+        #expect(value(second, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == "0")
+        let metrics = proxy.logs.text
+        #expect(metrics.contains("handing out a parked session"))
+    }
+
+    /// Each way a client can leave a backend in a state no reset may be trusted with.
+    enum Ending: String, CaseIterable, CustomTestStringConvertible {
+        case openTransaction, failedTransaction, openCopy, noTerminate
+
+        var testDescription: String { rawValue }
+
+        var reason: String {
+            switch self {
+            case .openTransaction: "a transaction was open"
+            case .failedTransaction: "a failed transaction was open"
+            case .openCopy: "a COPY was open"
+            case .noTerminate: "the session ended without the client's Terminate"
+            }
+        }
+    }
+
+    @Test(arguments: Ending.allCases)
+    func aBackendLeftInAnUnsafeStateIsNeverHandedOut(_ ending: Ending) async throws {
+        let proxy = try await startProxy()
+        defer { proxy.stop() }
+        let first = try connect(proxy)
+        let pid = backendPID(first)
+        switch ending {
+        case .openTransaction:
+            value(first, "BEGIN")
+            value(first, "CREATE TEMP TABLE inside_transaction(x int)")
+        case .failedTransaction:
+            value(first, "BEGIN")
+            PQclear(PQexec(first, "SELECT 1/0"))
+        case .openCopy:
+            value(first, "CREATE TEMP TABLE copied(x int)")
+            let copy = PQexec(first, "COPY copied FROM STDIN")
+            #expect(PQresultStatus(copy) == PGRES_COPY_IN)
+            PQclear(copy)
+            #expect(PQputCopyData(first, "1\n", 2) == 1)
+        case .noTerminate:
+            // The client's process dies: its socket closes with no Terminate sent.
+            value(first, "SET search_path TO pg_catalog")
+            shutdown(PQsocket(first), Int32(SHUT_RDWR))
+        }
+        PQfinish(first)
+        #expect(await proxy.logs.waitFor(ending.reason))
+        #expect(proxy.logs.text.contains(Self.notReused))
+        #expect(proxy.logs.count(Self.parked) == 0)
+        let second = try connect(proxy)
+        defer { PQfinish(second) }
+        #expect(backendPID(second) != pid)
+        #expect(value(second, "SHOW search_path") == "\"$user\", public")
+    }
+
+    @Test func aCancelWithThePreviousClientsKeyReachesNothing() async throws {
+        let proxy = try await startProxy()
+        defer { proxy.stop() }
+        let first = try connect(proxy)
+        let pid = backendPID(first)
+        let oldCancel = try #require(PQgetCancel(first))
+        defer { PQfreeCancel(oldCancel) }
+        PQfinish(first)
+        #expect(await proxy.logs.waitFor(Self.parked))
+
+        let second = try connect(proxy)
+        defer { PQfinish(second) }
+        #expect(backendPID(second) == pid)
+        #expect(PQsendQuery(second, "SELECT pg_sleep(60)") == 1)
+        var message = [CChar](repeating: 0, count: 256)
+        #expect(PQcancel(oldCancel, &message, 256) == 1)
+        #expect(await proxy.logs.waitFor("cancel request for an unknown session ignored"))
+        // The query still runs: the second client's own key cancels it (so the test could tell).
+        let newCancel = try #require(PQgetCancel(second))
+        defer { PQfreeCancel(newCancel) }
+        #expect(PQcancel(newCancel, &message, 256) == 1)
+        let result = PQgetResult(second)
+        #expect(String(cString: PQresultErrorField(result, Int32(UInt8(ascii: "C")))) == "57014")
+        PQclear(result)
+        while let rest = PQgetResult(second) { PQclear(rest) }
+    }
+
+    @Test func maxUsesEndsABackendAfterItsLastClient() async throws {
+        let proxy = try await startProxy("max_uses: 2")
+        defer { proxy.stop() }
+        let first = try connect(proxy)
+        let pid = backendPID(first)
+        PQfinish(first)
+        #expect(await proxy.logs.waitFor(Self.parked))
+        let second = try connect(proxy)
+        #expect(backendPID(second) == pid)
+        PQfinish(second)
+        #expect(await proxy.logs.waitFor("max_uses"))
+        let third = try connect(proxy)
+        defer { PQfinish(third) }
+        #expect(backendPID(third) != pid)
+    }
+
+    @Test func aParkedBackendTheServerEndsIsDroppedBeforeHandOut() async throws {
+        let proxy = try await startProxy()
+        defer { proxy.stop() }
+        let first = try connect(proxy)
+        let pid = backendPID(first)
+        PQfinish(first)
+        #expect(await proxy.logs.waitFor(Self.parked))
+        // Another key (application_name), so this session does not take the parked one.
+        let admin = try connect(proxy, extra: "application_name=admin")
+        defer { PQfinish(admin) }
+        #expect(backendPID(admin) != pid)
+        #expect(value(admin, "SELECT pg_terminate_backend(\(pid))") == "t")
+        #expect(await proxy.logs.waitFor("server_closed"))
+        let second = try connect(proxy)
+        defer { PQfinish(second) }
+        #expect(backendPID(second) != pid)
+        #expect(value(second, "SELECT 1") == "1")
+    }
+
+    @Test func withALoopPerCoreClientsOneAfterAnotherReuseOneBackendPerLoop() async throws {
+        let proxy = try await startProxy(oneLoop: false)
+        defer { proxy.stop() }
+        var pids: Set<String> = []
+        for round in 1...12 {
+            let connection = try connect(proxy)
+            pids.insert(backendPID(connection))
+            PQfinish(connection)
+            #expect(await proxy.logs.waitFor(Self.parked, occurrences: round))
+        }
+        #expect(pids.count <= ProcessInfo.processInfo.activeProcessorCount, "\(pids.count) backends for 12 clients")
+        #expect(proxy.logs.count("handing out a parked session") >= 12 - ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    @Test func differentStartupParametersNeverShareABackend() async throws {
+        let proxy = try await startProxy()
+        defer { proxy.stop() }
+        let first = try connect(proxy, extra: "options='-c search_path=pg_catalog'")
+        let pid = backendPID(first)
+        PQfinish(first)
+        #expect(await proxy.logs.waitFor(Self.parked))
+        let other = try connect(proxy)
+        defer { PQfinish(other) }
+        #expect(backendPID(other) != pid)
+        #expect(value(other, "SHOW search_path") == "\"$user\", public")
+        let same = try connect(proxy, extra: "options='-c search_path=pg_catalog'")
+        defer { PQfinish(same) }
+        #expect(backendPID(same) == pid)
+        #expect(value(same, "SHOW search_path") == "pg_catalog", "the reset keeps what the startup set")
+    }
+}
