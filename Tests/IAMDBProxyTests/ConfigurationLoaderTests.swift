@@ -117,6 +117,24 @@ import Testing
         problemsNameKeyLineAndFix(yaml: base + ", secret: {secret_id: x}}\n", line: nil, keyPath: "listeners[0].secret", message: "needs auth: secret")
     }
 
+    @Test func sessionReuseKeysAreReadWithTheirBounds() throws {
+        let base = "listeners:\n  - {engine: postgres, listen: 127.0.0.1:1, upstream: h:1, session_reuse: "
+        let off = try ConfigurationLoader.parse("listeners:\n  - {engine: postgres, listen: 127.0.0.1:1, upstream: h:1}\n", file: "f")
+        #expect(off.listeners[0].sessionReuse == SessionReuseSettings() && !off.listeners[0].sessionReuse.isOn)
+        let read = try ConfigurationLoader.parse(
+            base + "{mode: reuse, min_idle: 2, max_idle: 8, max_total: 20, max_lifetime: 600, max_uses: 50, idle_timeout: 30s, ready_min_idle: 1}}\n", file: "f")
+        let settings = read.listeners[0].sessionReuse
+        #expect(settings.mode == .reuse && settings.minIdle == 2 && settings.maxIdle == 8 && settings.maxTotal == 20)
+        #expect(settings.maxLifetimeSeconds == 600 && settings.maxUses == 50 && settings.idleTimeoutSeconds == 30 && settings.readyMinIdle == 1)
+        problemsNameKeyLineAndFix(yaml: base + "{mode: always}}\n", line: 2, keyPath: "listeners[0].session_reuse.mode", message: "must be off, warm or reuse")
+        problemsNameKeyLineAndFix(yaml: base + "{mode: reuse, max_uses: 0}}\n", line: 2, keyPath: "listeners[0].session_reuse.max_uses", message: "from 1")
+        problemsNameKeyLineAndFix(yaml: base + "{mode: reuse, min_idle: 9, max_idle: 8}}\n", line: 2, keyPath: "listeners[0].session_reuse.min_idle", message: "must not exceed max_idle")
+        problemsNameKeyLineAndFix(yaml: base + "{mode: reuse, maxidle: 8}}\n", line: 2, keyPath: "listeners[0].session_reuse.maxidle", message: "unknown key")
+        problemsNameKeyLineAndFix(yaml: base + "{mode: warm}}\n", line: 2, keyPath: "listeners[0].session_reuse.mode", message: "warm is not available yet")
+        problemsNameKeyLineAndFix(yaml: "listeners:\n  - {engine: mysql, listen: 127.0.0.1:1, upstream: h:1, session_reuse: {mode: reuse}}\n", line: 2,
+                                  keyPath: "listeners[0].session_reuse.mode", message: "postgres listeners so far")
+    }
+
     @Test func duplicateListenAddressIsRefused() {
         let yaml = """
             listeners:

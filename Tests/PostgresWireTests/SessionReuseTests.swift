@@ -110,3 +110,78 @@ import Testing
         #expect(Self.run([Self.complete, Self.idle, Self.idle]) == .failed("the server sent more than the answer to DISCARD ALL"))
     }
 }
+
+/// A parked session's greeting and the machine's hand-out, byte by byte.
+@Suite struct ParkedSessionHandOutTests {
+    func message(_ type: Character, _ body: [UInt8]) -> ByteBuffer {
+        BackendMessage(type: UInt8(ascii: type.unicodeScalars.first!), body: ByteBuffer(bytes: body)).wireBytes
+    }
+
+    static let serverKey = BackendKey(processID: 4242, secretKey: [1, 2, 3, 4])
+
+    @Test func theGreetingIsALoginWithTheCurrentParametersAndTheClientsOwnKey() {
+        var session = PostgresLoggedInSession(
+            negotiation: message("v", [0, 0, 0, 0, 0, 0, 0, 0]), parameters: [("client_encoding", "UTF8"), ("application_name", "psql")], serverKey: Self.serverKey)
+        // A later value replaces the first in place; a new one is added at the end.
+        session.report("application_name", "")
+        let readable = session.report(parameterStatus: ByteBuffer(string: "TimeZone\0UTC\0"))
+        let malformed = session.report(parameterStatus: ByteBuffer(string: "no terminator"))
+        #expect(readable && !malformed)
+        let clientKey = BackendKey(processID: 4242, secretKey: [9, 9, 9, 9])
+        var expected = message("v", [0, 0, 0, 0, 0, 0, 0, 0])
+        for part in [
+            message("R", [0, 0, 0, 0]), message("S", Array("client_encoding\0UTF8\0".utf8)), message("S", Array("application_name\0\0".utf8)),
+            message("S", Array("TimeZone\0UTC\0".utf8)), clientKey.message, message("Z", [UInt8(ascii: "I")]),
+        ] { expected.writeImmutableBuffer(part) }
+        #expect(session.greeting(clientKey: clientKey) == expected)
+    }
+
+    func startedMachine(_ parameters: [(String, String)] = [("user", "app"), ("database", "appdb")]) -> PostgresProxyHandshake {
+        var machine = PostgresProxyHandshake(configuration: .init())
+        var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: parameters)
+        #expect(machine.clientBytes(&startup) == [.connectUpstream(user: "app")])
+        return machine
+    }
+
+    @Test func aHandOutRegistersAFreshKeyGreetsAndRelays() throws {
+        var machine = startedMachine()
+        #expect(machine.sessionKey == PostgresSessionKey(protocolVersion: .init(major: 3, minor: 0), parameters: [("user", "app"), ("database", "appdb")]))
+        let session = PostgresLoggedInSession(parameters: [("server_version", "15.8")], serverKey: Self.serverKey)
+        let actions = machine.handOut(session)
+        guard actions.count == 3, case .registerBackendKey(let server, let client) = actions[0], case .sendToClient(let greeting) = actions[1] else {
+            Issue.record("\(actions)")
+            return
+        }
+        #expect(server == Self.serverKey && client.processID == 4242 && client.secretKey.count == 4 && client != Self.serverKey)
+        #expect(greeting == session.greeting(clientKey: client))
+        #expect(actions[2] == .startRelaying && machine.isRelaying && machine.authenticationMethod == "parked session")
+        #expect(machine.handOut(session) == [], "once only")
+    }
+
+    @Test func replicationAndUnreadStartupsHaveNoKey() {
+        #expect(PostgresProxyHandshake(configuration: .init()).sessionKey == nil)
+        var machine = PostgresProxyHandshake(configuration: .init(allowReplication: true))
+        var startup = FrontendMessages.startup(version: .init(major: 3, minor: 0), parameters: [("user", "app"), ("replication", "database")])
+        _ = machine.clientBytes(&startup)
+        #expect(machine.sessionKey == nil)
+    }
+
+    @Test func aLoginRemembersWhatItToldTheClientForTheNextOne() {
+        var machine = startedMachine()
+        _ = machine.upstreamConnected()
+        var answer = ByteBuffer(string: "S")
+        _ = machine.upstreamBytes(&answer)
+        _ = machine.upstreamTLSEstablished()
+        _ = machine.tokenReady("TOKEN", wasCached: false)
+        var login = message("v", [0, 0, 0, 0, 0, 0, 0, 0])
+        for part in [message("R", [0, 0, 0, 0]), message("S", Array("client_encoding\0UTF8\0".utf8)), message("N", Array("SNOTICE\0\0".utf8))] {
+            login.writeImmutableBuffer(part)
+        }
+        #expect(machine.loggedInSession == nil, "not before relaying")
+        login.writeImmutableBuffer(Self.serverKey.message)
+        login.writeImmutableBuffer(message("Z", [UInt8(ascii: "I")]))
+        _ = machine.upstreamBytes(&login)
+        let remembered = PostgresLoggedInSession(negotiation: message("v", [0, 0, 0, 0, 0, 0, 0, 0]), parameters: [("client_encoding", "UTF8")], serverKey: Self.serverKey)
+        #expect(machine.loggedInSession == remembered)
+    }
+}

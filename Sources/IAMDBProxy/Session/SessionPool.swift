@@ -97,9 +97,9 @@ final class SessionPool: Sendable {
         return nil
     }
 
-    /// A parked session for `key` on `eventLoop`, out of the pool; expired or closed ones met on
-    /// the way are closed and counted.
-    func take(key: String, on eventLoop: any EventLoop) -> Parked? {
+    /// A parked session for `key` on `eventLoop`, out of the pool; expired (at `now`) or closed
+    /// ones met on the way are closed and counted.
+    func take(key: String, on eventLoop: any EventLoop, now: NIODeadline = .now()) -> Parked? {
         while true {
             let slot = state.withLock { state -> Slot? in
                 guard let index = state.byKey[key]?.lastIndex(where: { $0.parked.channel.eventLoop === eventLoop }) else { return nil }
@@ -110,7 +110,7 @@ final class SessionPool: Sendable {
             }
             guard let slot else { return nil }
             slot.timer?.cancel()
-            if NIODeadline.now() >= slot.parked.bornAt + Self.amount(settings.maxLifetimeSeconds) {
+            if now >= slot.parked.bornAt + Self.amount(settings.maxLifetimeSeconds) {
                 close(slot.parked, reason: .maxLifetime, detail: nil)
                 continue
             }
