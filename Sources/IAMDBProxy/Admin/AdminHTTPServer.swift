@@ -12,6 +12,8 @@ enum AdminHTTPServer {
         var status: HTTPResponseStatus
         var body: String
         var contentType = "text/plain; charset=utf-8"
+        /// Done once the response has left (or could not): a shutdown must not outrun its own answer.
+        var afterSending: (@Sendable () -> Void)?
     }
 
     typealias Responder = @Sendable (HTTPMethod, String) async -> Response
@@ -72,6 +74,10 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        let afterSending = response.afterSending
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            channel.close(promise: nil)
+            afterSending?()
+        }
     }
 }

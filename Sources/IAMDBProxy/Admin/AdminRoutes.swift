@@ -23,8 +23,8 @@ struct AdminRoutes: Sendable {
             return .init(status: .ok, body: status.metricsExposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         case "/quitquitquit":
             guard method == .POST else { return .init(status: .methodNotAllowed, body: "use POST\n") }
-            status.requestShutdown()
-            return .init(status: .ok, body: "shutting down\n")
+            // After the answer is written: a proxy with nothing to drain exits at once.
+            return .init(status: .ok, body: "shutting down\n", afterSending: { [status] in status.requestShutdown() })
         default:
             return .init(status: .notFound, body: "not found; try /startup, /liveness, /readiness, /metrics or POST /quitquitquit\n")
         }
