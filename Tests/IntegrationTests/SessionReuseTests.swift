@@ -18,10 +18,11 @@ import Testing
 
     /// Parked sessions wait on their own event loop and go to clients accepted on it; with one
     /// loop the next client always finds the last one's backend (`oneLoop: false`: one per core).
-    func startProxy(_ reuse: String = "", oneLoop: Bool = true) async throws -> ProxyHarness {
+    func startProxy(_ reuse: String = "", oneLoop: Bool = true, topYAML: String = "") async throws -> ProxyHarness {
         try await ProxyHarness.start(env, identity: env.longTerm,
                                      extraEnvironment: ["IAM_DB_PROXY_LOG_LEVEL": "debug"].merging(oneLoop ? ["NIO_SINGLETON_GROUP_LOOP_COUNT": "1"] : [:]) { $1 },
-                                     listenerYAML: "session_reuse:\n  mode: reuse\n" + reuse.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+                                     listenerYAML: "session_reuse:\n  mode: reuse\n" + reuse.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"),
+                                     topYAML: topYAML)
     }
 
     /// A libpq connection through the proxy; every connection of a test has the same startup (the same key) unless `extra` differs.
@@ -51,7 +52,9 @@ import Testing
     func backendPID(_ connection: OpaquePointer) -> String { value(connection, "SELECT pg_backend_pid()") }
 
     @Test func theNextClientGetsTheSameBackendWithNothingOfThePrevious() async throws {
-        let proxy = try await startProxy()
+        let adminPort = try await ProxyHarness.freePort()
+        let admin = AdminHTTPTests.Admin(port: adminPort)
+        let proxy = try await startProxy(topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
         defer { proxy.stop() }
         let first = try connect(proxy)
         let pid = backendPID(first)
@@ -84,8 +87,11 @@ import Testing
         #expect(value(second, "SELECT count(*) FROM pg_prepared_statements") == "0")
         #expect(value(second, "SELECT count(*) FROM pg_listening_channels()") == "0")
         #expect(value(second, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == "0")
-        let metrics = proxy.logs.text
-        #expect(metrics.contains("handing out a parked session"))
+        #expect(proxy.logs.text.contains("auth=parked"), "each client still has its own login line")
+        #expect(try admin.metric("iam_db_proxy_session_reuse_handouts_total{listener=\"pg\",source=\"parked\"}") == 1)
+        #expect(try admin.metric("iam_db_proxy_session_reuse_handouts_total{listener=\"pg\",source=\"login\"}") == 1)
+        #expect(try admin.metric("iam_db_proxy_session_reuse_resets_total{listener=\"pg\",result=\"ok\"}") == 1)
+        #expect(try admin.metric("iam_db_proxy_session_reuse_parked{listener=\"pg\"}") == 0, "the session is in use")
     }
 
     /// Each way a client can leave a backend in a state no reset may be trusted with.

@@ -154,7 +154,7 @@ import Testing
         }
         #expect(server == Self.serverKey && client.processID == 4242 && client.secretKey.count == 4 && client != Self.serverKey)
         #expect(greeting == session.greeting(clientKey: client))
-        #expect(actions[2] == .startRelaying && machine.isRelaying && machine.authenticationMethod == "parked session")
+        #expect(actions[2] == .startRelaying && machine.isRelaying && machine.authenticationMethod == "parked")
         #expect(machine.handOut(session) == [], "once only")
     }
 

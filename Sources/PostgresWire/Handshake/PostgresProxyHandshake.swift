@@ -445,7 +445,7 @@ public struct PostgresProxyHandshake: Sendable {
     public mutating func handOut(_ session: PostgresLoggedInSession) -> [Action] {
         guard phase == .connecting, attempt == 1 else { return [] }
         phase = .relaying
-        authenticationMethod = "parked session"
+        authenticationMethod = "parked"
         let clientKey = session.serverKey.withRandomSecret()
         return [.registerBackendKey(server: session.serverKey, client: clientKey), .sendToClient(session.greeting(clientKey: clientKey)), .startRelaying]
     }
