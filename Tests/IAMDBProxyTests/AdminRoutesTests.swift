@@ -12,6 +12,7 @@ import Testing
         var isShuttingDown: Bool { false }
         var unboundListeners: [String] { [] }
         var fullReason: String? { nil }
+        var warmShortfall: String? { nil }
         func metricsExposition() -> String { "" }
         var holdsCredentials: Bool { true }
         func checkCredentials() async throws {}

@@ -18,10 +18,10 @@ import Testing
 
     /// Parked sessions wait on their own event loop and go to clients accepted on it; with one
     /// loop the next client always finds the last one's backend (`oneLoop: false`: one per core).
-    func startProxy(_ reuse: String = "", oneLoop: Bool = true, topYAML: String = "") async throws -> ProxyHarness {
+    func startProxy(_ reuse: String = "", mode: String = "reuse", oneLoop: Bool = true, topYAML: String = "") async throws -> ProxyHarness {
         try await ProxyHarness.start(env, identity: env.longTerm,
                                      extraEnvironment: ["IAM_DB_PROXY_LOG_LEVEL": "debug"].merging(oneLoop ? ["NIO_SINGLETON_GROUP_LOOP_COUNT": "1"] : [:]) { $1 },
-                                     listenerYAML: "session_reuse:\n  mode: reuse\n" + reuse.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"),
+                                     listenerYAML: "session_reuse:\n  mode: \(mode)\n" + reuse.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"),
                                      topYAML: topYAML)
     }
 
@@ -235,5 +235,50 @@ import Testing
         defer { PQfinish(same) }
         #expect(backendPID(same) == pid)
         #expect(value(same, "SHOW search_path") == "pg_catalog", "the reset keeps what the startup set")
+    }
+
+    // MARK: Warm sessions
+
+    @Test func warmSessionsAreLoggedInAheadForAKeySeenAndEachServesOneClient() async throws {
+        let adminPort = try await ProxyHarness.freePort()
+        let admin = AdminHTTPTests.Admin(port: adminPort)
+        let proxy = try await startProxy("min_idle: 2\nready_min_idle: 1", mode: "warm", topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
+        defer { proxy.stop() }
+        let notReady = try admin.get("/readiness")
+        #expect(notReady.status == 503 && notReady.body.contains("has 0 of its ready_min_idle 1 warm sessions"), "\(notReady)")
+        let first = try connect(proxy)
+        let firstPID = backendPID(first)
+        #expect(await proxy.logs.waitFor(Self.parked, occurrences: 2), "min_idle 2 for the key just seen")
+        #expect(try admin.get("/readiness").status == 200)
+        let beforeSecond = value(first, "SELECT clock_timestamp()")
+        PQfinish(first)
+
+        let second = try connect(proxy)
+        defer { PQfinish(second) }
+        let secondPID = backendPID(second)
+        #expect(secondPID != firstPID, "warm mode never hands a used session on")
+        #expect(value(second, "SELECT backend_start < '\(beforeSecond)'::timestamptz FROM pg_stat_activity WHERE pid = pg_backend_pid()") == "t",
+                "the second client's backend was logged in before it connected")
+        #expect(await proxy.logs.waitFor(Self.parked, occurrences: 3), "the pool refills behind the hand-out")
+        #expect(try admin.metric("iam_db_proxy_session_reuse_handouts_total{listener=\"pg\",source=\"warm\"}") == 1)
+        #expect(try admin.metric("iam_db_proxy_session_reuse_handouts_total{listener=\"pg\",source=\"login\"}") == 1)
+        #expect(try admin.metric("iam_db_proxy_session_reuse_parked{listener=\"pg\"}") == 2)
+    }
+
+    @Test func aWarmLoginTheServerRefusesIsLoggedAndHeldBackNotRetriedInALoop() async throws {
+        let proxy = try await startProxy("min_idle: 3", mode: "warm")
+        defer { proxy.stop() }
+        let refused = PQconnectdb("host=127.0.0.1 port=\(proxy.port) dbname=no_such_database user=iam_user sslmode=disable connect_timeout=20")
+        #expect(PQstatus(refused) != CONNECTION_OK)
+        #expect(String(cString: PQerrorMessage(refused)).contains("no_such_database"))
+        PQfinish(refused)
+        #expect(await proxy.logs.waitFor("could not log in a warm session", occurrences: 3))
+        // Another client of the same key within the back-off starts no new warm login.
+        let again = PQconnectdb("host=127.0.0.1 port=\(proxy.port) dbname=no_such_database user=iam_user sslmode=disable connect_timeout=20")
+        PQfinish(again)
+        let working = try connect(proxy)
+        defer { PQfinish(working) }
+        #expect(value(working, "SELECT 1") == "1")
+        #expect(proxy.logs.count("could not log in a warm session") == 3)
     }
 }

@@ -50,6 +50,7 @@ struct AdminRoutes: Sendable {
         if status.isShuttingDown { return ("shutting down", []) }
         let unbound = status.unboundListeners
         if !unbound.isEmpty { return ("not listening: \(unbound.joined(separator: ", ")) (the last reload could not bind \(unbound.count == 1 ? "it" : "them"))", []) }
+        if let shortfall = status.warmShortfall { return (shortfall, []) }
         var notes: [String] = []
         if let full = status.fullReason {
             if checks.contains(.connectionLimit) { return (full, []) }

@@ -8,6 +8,8 @@ protocol AdminStatus: Sendable {
     var unboundListeners: [String] { get }
     /// Why no new session could be served now because of `max_connections`, if so.
     var fullReason: String? { get }
+    /// Listeners with fewer parked sessions than their `session_reuse.ready_min_idle`, in words, if any.
+    var warmShortfall: String? { get }
     /// The Prometheus text for `/metrics`.
     func metricsExposition() -> String
     /// Unexpired AWS credentials are cached now (no call to the chain).

@@ -25,8 +25,8 @@ extension ConfigurationReader {
         if engine == .mysql {
             throw error(keys["mode"], "\(path).mode", "session reuse is for postgres listeners so far; MySQL sessions always log in afresh")
         }
-        if settings.mode == .warm {
-            throw error(keys["mode"], "\(path).mode", "warm is not available yet; use reuse (sessions are parked after a clean end) or off")
+        if settings.mode == .warm, settings.minIdle == 0 {
+            throw error(keys["min_idle"] ?? keys["mode"], "\(path).min_idle", "warm needs min_idle of 1 or more: the sessions to keep logged in per key")
         }
         if settings.minIdle > settings.maxIdle {
             throw error(keys["min_idle"], "\(path).min_idle", "must not exceed max_idle (\(settings.maxIdle))")

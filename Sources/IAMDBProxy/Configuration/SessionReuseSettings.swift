@@ -12,7 +12,8 @@ public struct SessionReuseSettings: Sendable, Equatable {
     }
 
     public var mode = Mode.off
-    /// Sessions kept logged in ahead of time per key (warm mode).
+    /// Sessions kept logged in ahead of time per key seen (both modes; warm needs at least 1),
+    /// spread over the event loops.
     public var minIdle = 0
     /// Parked sessions per key at most.
     public var maxIdle = 32

@@ -13,6 +13,7 @@ extension ProxyMetrics {
     static let reuseHandouts = "iam_db_proxy_session_reuse_handouts_total"
     static let reuseResets = "iam_db_proxy_session_reuse_resets_total"
     static let reuseDiscards = "iam_db_proxy_session_reuse_discards_total"
+    static let reuseWarmFailures = "iam_db_proxy_session_reuse_warm_login_failures_total"
 
     /// Help texts of the metrics recorded as events happen (so they show before the first).
     static let recordedHelp: [String: (type: String, help: String)] = [
@@ -23,8 +24,9 @@ extension ProxyMetrics {
         loginFailures: ("counter", "Sessions that ended before relaying, by class: allow_list, token_refused, credentials, upstream, limit, protocol, other."),
         upstreamFailures: ("counter", "Upstream connection problems during login, by reason: connect, tls, timeout, closed."),
         reloads: ("counter", "Configuration reloads (SIGHUP), by result: ok or failed."),
-        reuseHandouts: ("counter", "Logged-in sessions of session_reuse listeners, by source: parked (a reset session handed out) or login (logged in for the client)."),
+        reuseHandouts: ("counter", "Logged-in sessions of session_reuse listeners, by source: warm (logged in ahead of time), parked (reset after an earlier client) or login (logged in for the client)."),
         reuseResets: ("counter", "Resets (DISCARD ALL) of upstream sessions whose client ended cleanly, by result: ok or failed."),
+        reuseWarmFailures: ("counter", "Logins of warm sessions (min_idle) that failed; the next for that key and event loop waits 5 s."),
         reuseDiscards: ("counter", "Upstream sessions of session_reuse listeners closed instead of serving another client, by reason."),
     ]
 

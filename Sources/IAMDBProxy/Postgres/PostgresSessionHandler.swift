@@ -28,6 +28,8 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     private var reuseLife: (bornAt: NIODeadline, uses: Int)?
     /// The parked session this client was given, instead of a login of its own.
     private var handedOut: PostgresLoggedInSession?
+    /// Where the session came from, for the hand-outs metric: login, warm or parked.
+    private var handOutSource = "login"
     private var follower: PostgresReuseFollower?
     private var relayed: RelayedSession?
     private var clientChannel: (any Channel)?
@@ -167,12 +169,15 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
 
     // MARK: Session reuse
 
-    /// With `session_reuse`: the client gets a parked session with its key, if one waits on this event loop.
+    /// With `session_reuse`: the client gets a parked session with its key, if one waits on this
+    /// event loop; either way the loop's warm sessions for the key are topped up (`min_idle`).
     private func handOutParkedSession(on eventLoop: any EventLoop) -> Bool {
         let pool = runtime.sessionPool
-        guard pool.isOn, let key = machine.sessionKey, let parked = pool.take(key: key.canonical, on: eventLoop),
-            let session = parked.state as? PostgresLoggedInSession
-        else { return false }
+        guard pool.isOn, let key = machine.sessionKey else { return false }
+        let parked = pool.take(key: key.canonical, on: eventLoop)
+        pool.replenish(SessionPool.Recipe(key: key.canonical, keyDescription: key.description, details: key), on: eventLoop)
+        guard let parked, let session = parked.state as? PostgresLoggedInSession else { return false }
+        handOutSource = parked.uses == 0 ? "warm" : "parked"
         let pipeline = parked.channel.pipeline.syncOperations
         if let watcher = try? pipeline.handler(type: PostgresSessionResetHandler.self) { pipeline.removeHandler(watcher).whenFailure { _ in } }
         upstream?.adopt(parked.channel)
@@ -184,14 +189,16 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
         return true
     }
 
-    /// Relays; with `session_reuse`, followed so that a clean end can park the session.
+    /// Relays; with `session_reuse: mode: reuse`, followed so that a clean end can park the session.
     private func startRelayingFollowed(context: ChannelHandlerContext) {
         let pool = runtime.sessionPool
-        guard pool.isOn, machine.sessionKey != nil, let session = handedOut ?? machine.loggedInSession else {
+        if pool.isOn, machine.sessionKey != nil {
+            runtime.metrics.increment(ProxyMetrics.reuseHandouts, [("listener", runtime.configuration.name), ("source", handOutSource)])
+        }
+        guard pool.parksAfterUse, machine.sessionKey != nil, let session = handedOut ?? machine.loggedInSession else {
             startRelaying(context: context)
             return
         }
-        runtime.metrics.increment(ProxyMetrics.reuseHandouts, [("listener", runtime.configuration.name), ("source", handedOut == nil ? "login" : "parked")])
         if reuseLife == nil { reuseLife = (.now(), 1) }
         let follower = PostgresReuseFollower(session: session) { [unowned self] follower in self.park(follower) }
         let handlers = follower.makeHandlers()

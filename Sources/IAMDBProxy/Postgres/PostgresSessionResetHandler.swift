@@ -3,7 +3,8 @@ import PostgresWire
 
 /// Sits on the upstream channel of a PostgreSQL session whose client ended cleanly: resets the
 /// session (`SessionResetExchange`: `DISCARD ALL`, only the exact answer accepted, within the
-/// handshake timeout), then parks it and watches it while it waits. Any message from the server
+/// handshake timeout), then parks it and watches it while it waits. A warm session, logged in
+/// ahead of any client, is parked and watched without a reset. Any message from the server
 /// while parked (an idle-session timeout, an administrator's termination) or the connection
 /// closing takes it out of the pool: only a quiet, open session is handed out. The next client's
 /// session removes this handler before relaying.
@@ -29,16 +30,23 @@ final class PostgresSessionResetHandler: ChannelInboundHandler, RemovableChannel
     private var phase = Phase.resetting
     private var timer: Scheduled<Void>?
 
-    /// `parked`: the session as it will be parked (its state is replaced with `session` after the reset).
-    init(pool: SessionPool, parked: SessionPool.Parked, session: PostgresLoggedInSession, timeout: TimeAmount, metrics: (ProxyMetrics, listener: String)) {
+    /// `parked`: the session as it will be parked (its state is replaced with `session` after the
+    /// reset); `reset: false` for a warm session that has served nobody.
+    init(pool: SessionPool, parked: SessionPool.Parked, session: PostgresLoggedInSession, reset: Bool = true, timeout: TimeAmount,
+         metrics: (ProxyMetrics, listener: String)) {
         self.pool = pool
         self.parked = parked
         self.session = session
         self.timeout = timeout
         self.metrics = metrics
+        if !reset { phase = .parked }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        guard phase == .resetting else {
+            if pool.park(parked) != nil { phase = .done }
+            return
+        }
         let channel = context.channel
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(in: timeout) {

@@ -31,7 +31,11 @@ extension ListenerConfiguration.Engine {
             return EngineBehaviour(
                 clientALPN: [PostgresProxyHandshake.alpnProtocol],
                 makeSessionHandler: { PostgresSessionHandler(runtime: $0, cancels: cancels) },
-                prepare: { _, _, _ in })
+                prepare: { runtime, group, _ in
+                    runtime.sessionPool.configureWarming(loops: Array(group.makeIterator()).count) { [weak runtime] recipe, loop in
+                        if let runtime { PostgresWarmLogin.start(recipe, runtime: runtime, on: loop) }
+                    }
+                })
         case .mysql:
             let state = MySQLListenerState(sessions: shared.mysqlSessions)
             return EngineBehaviour(

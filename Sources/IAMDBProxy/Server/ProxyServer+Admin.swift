@@ -25,6 +25,15 @@ extension ProxyServer: AdminStatus {
         return nil
     }
 
+    var warmShortfall: String? {
+        let short = bound.withLock { $0.map(\.runtime) }.compactMap { runtime -> String? in
+            let wanted = runtime.configuration.sessionReuse.readyMinIdle
+            let parked = runtime.sessionPool.parkedCount
+            return parked < wanted ? "listener \(runtime.configuration.name) has \(parked) of its ready_min_idle \(wanted) warm sessions" : nil
+        }
+        return short.isEmpty ? nil : short.joined(separator: "; ")
+    }
+
     var holdsCredentials: Bool { tokens.credentials.holdsUsableCredentials }
 
     func checkCredentials() async throws {

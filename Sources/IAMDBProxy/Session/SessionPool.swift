@@ -38,7 +38,34 @@ final class SessionPool: Sendable {
         var byKey: [String: [Slot]] = [:]
         var count = 0
         var closed = false
+        /// Warm logins under way, and the recipe of every key seen (to replace a warm session that left).
+        var warming: [LoopKey: Int] = [:]
+        var recipes: [String: Recipe] = [:]
+        /// A warm login that failed holds further ones for that key and loop back until then.
+        var warmBackoff: [LoopKey: NIODeadline] = [:]
     }
+
+    /// A key on one event loop: warm sessions are kept per loop, since a session serves only clients on its own.
+    private struct LoopKey: Hashable, Sendable {
+        let key: String
+        let loop: ObjectIdentifier
+    }
+
+    /// What an engine needs to log in a warm session for a key ahead of a client (the key itself, for PostgreSQL).
+    struct Recipe: Sendable {
+        let key: String
+        let keyDescription: String
+        let details: any Sendable
+    }
+
+    /// Logs in one warm session for `recipe` on the loop and reports with `warmLoginEnded`.
+    typealias Warmer = @Sendable (Recipe, any EventLoop) -> Void
+    private struct Warming: Sendable {
+        var warmer: Warmer?
+        var loopCount = 1
+    }
+    private let warming = Mutex(Warming())
+    static let warmFailureBackoff: TimeAmount = .seconds(5)
 
     let settings: SessionReuseSettings
     private let listener: String
@@ -54,7 +81,9 @@ final class SessionPool: Sendable {
         self.logger = logger
     }
 
-    var isOn: Bool { settings.mode == .reuse }
+    var isOn: Bool { settings.isOn }
+    /// Sessions whose client ended cleanly are reset and parked (`mode: reuse`); in `warm` each serves one client.
+    var parksAfterUse: Bool { settings.mode == .reuse }
     var parkedCount: Int { state.withLock { $0.count } }
     func makeID() -> Int { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
@@ -112,10 +141,12 @@ final class SessionPool: Sendable {
             slot.timer?.cancel()
             if now >= slot.parked.bornAt + Self.amount(settings.maxLifetimeSeconds) {
                 close(slot.parked, reason: .maxLifetime, detail: nil)
+                replace(slot.parked, after: .maxLifetime)
                 continue
             }
             guard slot.parked.channel.isActive else {
                 close(slot.parked, reason: .serverClosed, detail: nil)
+                replace(slot.parked, after: .serverClosed)
                 continue
             }
             return slot.parked
@@ -135,6 +166,57 @@ final class SessionPool: Sendable {
         guard let slot else { return }
         slot.timer?.cancel()
         close(slot.parked, reason: reason, detail: detail)
+        replace(slot.parked, after: reason)
+    }
+
+    // MARK: Warm sessions
+
+    /// Set once before the listener accepts: how the engine logs in a warm session, and over how
+    /// many event loops `min_idle` is spread (each loop keeps its share, rounded up).
+    func configureWarming(loops: Int, warmer: @escaping Warmer) {
+        warming.withLock { $0 = Warming(warmer: warmer, loopCount: max(1, loops)) }
+    }
+
+    /// A client of `recipe`'s key arrived on `eventLoop` (or a warm session left): starts warm
+    /// logins until the loop's share of `min_idle` is parked or on its way.
+    func replenish(_ recipe: Recipe, on eventLoop: any EventLoop) {
+        let (warmer, loops) = warming.withLock { ($0.warmer, $0.loopCount) }
+        guard settings.minIdle > 0, let warmer else { return }
+        let share = (settings.minIdle + loops - 1) / loops
+        let place = LoopKey(key: recipe.key, loop: ObjectIdentifier(eventLoop))
+        let now = NIODeadline.now()
+        let deficit = state.withLock { state -> Int in
+            state.recipes[recipe.key] = recipe
+            guard !state.closed, (state.warmBackoff[place] ?? now) <= now else { return 0 }
+            let parkedHere = state.byKey[recipe.key]?.filter { $0.parked.channel.eventLoop === eventLoop }.count ?? 0
+            let room = min(settings.maxTotal - state.count - state.warming.values.reduce(0, +), settings.maxIdle - (state.byKey[recipe.key]?.count ?? 0))
+            let wanted = max(0, min(share - parkedHere - state.warming[place, default: 0], room))
+            state.warming[place, default: 0] += wanted
+            return wanted
+        }
+        for _ in 0..<deficit { warmer(recipe, eventLoop) }
+    }
+
+    /// A warm login ended: `failure` holds the next ones for this key and loop back a while (the
+    /// session itself, on success, is parked by the engine's watcher).
+    func warmLoginEnded(_ recipe: Recipe, on eventLoop: any EventLoop, failure: String?) {
+        let place = LoopKey(key: recipe.key, loop: ObjectIdentifier(eventLoop))
+        state.withLock { state in
+            state.warming[place, default: 1] -= 1
+            if state.warming[place] == 0 { state.warming[place] = nil }
+            if failure != nil { state.warmBackoff[place] = .now() + Self.warmFailureBackoff }
+        }
+        if let failure {
+            metrics.increment(ProxyMetrics.reuseWarmFailures, [("listener", listener)])
+            logger.warning("could not log in a warm session", metadata: ["key": "\(recipe.keyDescription)", "reason": "\(failure)"])
+        }
+    }
+
+    /// A parked session left the pool without serving: a warm listener logs in its replacement.
+    private func replace(_ parked: Parked, after reason: Discard) {
+        guard settings.minIdle > 0, reason != .shutdown, let recipe = state.withLock({ $0.recipes[parked.key] }) else { return }
+        let loop = parked.channel.eventLoop
+        loop.execute { [self] in replenish(recipe, on: loop) }
     }
 
     /// Closes every parked session and parks no more (shutdown, or the listener was replaced).
