@@ -10,8 +10,11 @@ login, so a test rotates a password by rewriting it; a changed password also emp
 caching_sha2 cache for that user, as ALTER USER does. The greeting offers caching_sha2_password
 (as MySQL 8 does); a user with another plugin gets an AuthSwitchRequest. TLS is required.
 After the login every COM_QUERY gets one row with one column: the user's name; COM_PING an OK;
-COM_QUIT closes. Each login appends one JSON line to LOG_FILE: user, plugin, path (fast, full,
-switch+…) and outcome — never a password. Binds 127.0.0.1 on a free port and prints it.
+COM_QUIT closes. A user with `"throttle": N` has its first N logins refused, once its password
+was checked, with RDS Proxy's documented `ERROR 1040 (HY000): IAM authentication rate limit
+exceeded`. Each login appends one JSON line to LOG_FILE: user, plugin, path (fast, full,
+switch+…) and outcome (ok, denied, throttled) — never a password. Binds 127.0.0.1 on a free port
+and prints it.
 """
 import hashlib
 import json
@@ -30,6 +33,7 @@ CLIENT_CONNECT_WITH_DB, CLIENT_PLUGIN_AUTH, CLIENT_PLUGIN_AUTH_LENENC = 0x8, 0x8
 CAPABILITIES = 0xFFFF & ~0x20 & ~0x4000 | 0x7F0000
 cache = {}  # user -> SHA256(SHA256(password)) after a full authentication, as MySQL 8 keeps it
 cache_lock = threading.Lock()
+throttled = {}  # user -> logins refused as throttled so far
 
 
 def users():
@@ -190,9 +194,16 @@ def serve(raw):
         user, answer, plugin = parse_response(conn.read())
         record.update(user=user, plugin=plugin)
         accepted = authenticate(conn, user, answer, plugin, nonce, record)
-        record["outcome"] = "ok" if accepted else "denied"
+        with cache_lock:
+            throttle = accepted and throttled.get(user, 0) < users().get(user, {}).get("throttle", 0)
+            if throttle:
+                throttled[user] = throttled.get(user, 0) + 1
+        record["outcome"] = "throttled" if throttle else "ok" if accepted else "denied"
         # Logged before the answer, so a client that has its answer finds the line.
         log(record)
+        if throttle:
+            conn.error(1040, "HY000", "IAM authentication rate limit exceeded")
+            return
         if not accepted:
             conn.error(1045, "28000", "Access denied for user '%s'@'localhost' (using password: YES)" % user)
             return

@@ -67,16 +67,17 @@ import Testing
         let logFile: String
         let script: LoopbackScript
 
-        init(env: TestEnvironment, users: [String: (plugin: String, password: String)]) throws {
+        /// `throttle`: logins each user has refused as throttled (ERROR 1040) before one gets through.
+        init(env: TestEnvironment, users: [String: (plugin: String, password: String)], throttle: Int = 0) throws {
             let folder = try LoopbackScript.temporaryFolder("scripted-mysql-")
             usersFile = folder + "/users.json"
             logFile = folder + "/logins.log"
-            try Self.write(users, to: usersFile)
+            try Self.write(users, to: usersFile, throttle: throttle)
             script = try LoopbackScript("scripted_mysql_server.py", [env.dir + "/ca/server.pem", env.dir + "/ca/server.key", usersFile, logFile])
         }
 
-        static func write(_ users: [String: (plugin: String, password: String)], to file: String) throws {
-            let document = users.mapValues { ["plugin": $0.plugin, "password": $0.password] }
+        static func write(_ users: [String: (plugin: String, password: String)], to file: String, throttle: Int = 0) throws {
+            let document = users.mapValues { ["plugin": $0.plugin, "password": $0.password, "throttle": throttle] as [String: Any] }
             try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: file), options: .atomic)
         }
 
@@ -86,6 +87,17 @@ import Testing
         var logins: [String] {
             LoopbackScript.jsonLines(logFile).map { "\($0["user"] ?? "?") \($0["path"] ?? "-") \($0["outcome"] ?? "?")" }
         }
+    }
+
+    @Test func aLoginTheServerThrottlesIsRetriedAfterABackoff() async throws {
+        let server = try ScriptedServer(env: env, users: ["native_user": ("mysql_native_password", "native-Pa55")], throttle: 2)
+        let fake = try FakeSecretsManager(secrets: ["app/db": ["AWSCURRENT": Self.secretJSON("native_user", "native-Pa55")]])
+        let proxy = try await start(fake, user: "native_user", upstream: "localhost:\(server.script.port)")
+        defer { proxy.stop() }
+        let result = try proxy.mariadb(env, user: "native_user", "SELECT 1")
+        #expect(result.status == 0 && result.stdout == "native_user\n", "\(result.stderr)\n\(proxy.logs.text)")
+        #expect(server.logins.map { $0.split(separator: " ").last.map(String.init) ?? "" } == ["throttled", "throttled", "ok"])
+        #expect(proxy.logs.count("the server throttled the login") == 2)
     }
 
     @Test func cachingSHA2FastAndFullAuthenticationAndARotation() async throws {

@@ -172,6 +172,34 @@ import Testing
         #expect(reported == denied)
     }
 
+    @Test func aThrottledLoginIsRetriedAsOftenAsTheSessionAllowsAndTooManyConnectionsIsNot() throws {
+        #expect(MySQLThrottledLogin.isThrottle(ErrorPacket(code: 1040, sqlState: "HY000", message: "IAM authentication rate limit exceeded")))
+        #expect(MySQLThrottledLogin.isThrottle(ErrorPacket(code: 1040, sqlState: "HY000", message: "Connections rate limit exceeded (100)")))
+        #expect(!MySQLThrottledLogin.isThrottle(ErrorPacket(code: 1040, sqlState: "08004", message: "Too many connections")))
+        var machine = Self.makeMachine()
+        _ = machine.start(connectionID: 1, scramble: Self.scramble)
+        var response = Self.responseBytes()
+        _ = machine.clientBytes(&response)
+        let throttled = ErrorPacket(code: 1040, sqlState: "HY000", message: "IAM authentication rate limit exceeded")
+        for _ in 0..<3 {
+            var greeting = ByteBuffer()
+            PacketFrame(sequenceID: 0, payload: Fixtures.mariaDBGreeting.encode()).encode(into: &greeting)
+            _ = machine.upstreamBytes(&greeting)
+            _ = machine.upstreamTLSEstablished()
+            _ = machine.tokenReady("token", wasCached: true)
+            var error = ByteBuffer()
+            PacketFrame(sequenceID: 3, payload: throttled.encode()).encode(into: &error)
+            let actions = machine.upstreamBytes(&error)
+            guard case .retryThrottled(let user, let failure) = actions.last else {
+                Issue.record("\(actions)")
+                return
+            }
+            var packet = try #require(failure.error)
+            #expect(user == "iam_user" && failure.sqlState == "HY000")
+            #expect(PacketFrame.decode(from: &packet)?.sequenceID == 2, "on the client's sequence, ready to send if no retry fits")
+        }
+    }
+
     @Test func anOversizedHandshakePacketIsRefusedFromItsHeader() throws {
         // Regression: the proxy waited for a whole 16 MiB first packet per connection.
         var machine = Self.makeMachine()

@@ -335,3 +335,34 @@ extension ProxyHandshakeTests {
         #expect(failureState(machine.clientBytes(&bytes)) == "08P01")
     }
 }
+
+/// Throttled logins: recognised from AWS's documented messages, and retried from the start.
+@Suite struct ThrottledLoginTests {
+    @Test(arguments: [
+        ("The IAM authentication failed because of too many competing requests.", true),
+        ("Rate of connection to proxy exceeded 100.", true),
+        ("Rate exceeded", true),
+        ("PAM authentication failed for user \"app\"", false),
+        ("sorry, too many clients already", false),
+    ])
+    func theDocumentedMessagesAreThrottles(message: String, throttled: Bool) {
+        #expect(ThrottledLogin.isThrottle(ErrorResponse(fatal: .cannotConnect, message)) == throttled)
+    }
+
+    @Test func aThrottledLoginStartsOverOnANewConnection() {
+        var machine = ProxyHandshakeTests().authenticatingMachine()
+        #expect(machine.tokenReady("TOKEN", wasCached: true) == [])
+        var request = ProxyHandshakeTests().authentication(3)
+        _ = machine.upstreamBytes(&request)
+        var refusal = ErrorResponse(fatal: .cannotConnect, "The IAM authentication failed because of too many competing requests.").encoded()
+        let wire = refusal
+        let actions = machine.upstreamBytes(&refusal)
+        guard case .retryThrottled(let user, let failure) = actions.first, actions.count == 1 else {
+            Issue.record("\(actions)")
+            return
+        }
+        #expect(user == "app" && failure.error == wire && failure.reason.hasPrefix("server throttled the login"))
+        // As before dialing: the new connection asks for TLS first, and a cached token may still be refused once.
+        #expect(machine.upstreamConnected() == [.sendToUpstream(FrontendMessages.sslRequest())])
+    }
+}

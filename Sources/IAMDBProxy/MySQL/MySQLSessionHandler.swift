@@ -22,6 +22,7 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     var upstreamBuffer = ByteBuffer()
     var upstream: UpstreamLink?
     var password: LoginPassword?
+    var throttle = LoginThrottle()
     private let state: MySQLListenerState
     /// The id in the proxy's greeting (random, reserved until the connection closes).
     private var connectionID: UInt32 = 0
@@ -106,6 +107,8 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
                 state.greeting.learn(greeting)
             case .retryWithFreshToken(let user):
                 retryWithFreshToken(user: user)
+            case .retryThrottled(let user, let failure):
+                if !retryThrottled(user: user) { fail(failure) }
             case .loggedIn(let upstreamConnectionID):
                 if let address = upstream?.address {
                     state.sessions.register(connectionID, .init(

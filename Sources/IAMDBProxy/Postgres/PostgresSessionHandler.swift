@@ -22,6 +22,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     var upstreamBuffer = ByteBuffer()
     var upstream: UpstreamLink?
     var password: LoginPassword?
+    var throttle = LoginThrottle()
     private let cancels: CancelRegistry
     private var registeredKey: BackendKey?
     /// session_reuse: the upstream session's birth and the clients it has served, this one included.
@@ -125,6 +126,8 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
                 forwardCancel(key)
             case .retryWithFreshToken(let user):
                 retryWithFreshToken(user: user)
+            case .retryThrottled(let user, let failure):
+                if !retryThrottled(user: user) { finish(error: failure.error, sqlState: failure.sqlState, reason: failure.reason) }
             case .registerBackendKey(let server, let client):
                 if let address = upstream?.address {
                     registeredKey = client

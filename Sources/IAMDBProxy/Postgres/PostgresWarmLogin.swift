@@ -62,7 +62,8 @@ final class PostgresWarmLogin: UpstreamLinkDelegate {
                 upstream.startTLS()
             case .startRelaying:
                 park()
-            case .fail(let failure):
+            case .fail(let failure), .retryThrottled(_, let failure):
+                // A warm login never adds to a throttled server's load: the pool's back-off applies.
                 end(failure: failure.reason)
             }
         }

@@ -17,6 +17,8 @@ protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, Senda
     var upstreamBuffer: ByteBuffer { get set }
     /// The password offered last (a refusal of a cached one forgets it and retries).
     var password: LoginPassword? { get set }
+    /// The backoff of a login the server throttled.
+    var throttle: LoginThrottle { get set }
 
     func perform(_ actions: [Machine.Action])
     /// The listener's handshake timeout passed before the session was relaying.
@@ -125,6 +127,30 @@ extension LoginSessionHandler {
         password?.forget()
         upstreamBuffer.clear()
         connectUpstream(user: user)
+    }
+
+    /// The server throttled the login: true when another attempt is scheduled after a jittered
+    /// backoff that fits in the handshake timeout (the caller otherwise ends the login with the
+    /// server's error). Counted either way.
+    func retryThrottled(user: String) -> Bool {
+        guard let context else { return false }
+        let listener = runtime.configuration.name
+        guard let delay = throttle.nextDelay(now: .now(), deadline: record.openedAt + runtime.handshakeTimeout, random: .random(in: 0...1)) else {
+            runtime.metrics.increment(ProxyMetrics.throttledLogins, [("listener", listener), ("outcome", "gave_up")])
+            return false
+        }
+        runtime.metrics.increment(ProxyMetrics.throttledLogins, [("listener", listener), ("outcome", "retried")])
+        logger.info("the server throttled the login (too many IAM logins at once); retrying", metadata: [
+            "delay_ms": "\(delay.nanoseconds / 1_000_000)", "retry": "\(throttle.retries)",
+        ])
+        upstream?.close()
+        upstreamBuffer.clear()
+        let session = loopBound
+        context.eventLoop.scheduleTask(in: delay) {
+            guard !session.value.isFinishing, session.value.context != nil else { return }
+            session.value.connectUpstream(user: user)
+        }
+        return true
     }
 
     private func fetchPassword(user: String) {

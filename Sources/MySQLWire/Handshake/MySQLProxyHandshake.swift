@@ -39,6 +39,9 @@ public struct MySQLProxyHandshake: Sendable {
         case learnedGreeting(ServerGreeting)
         /// A cached token was refused: drop it, close this upstream connection, start again.
         case retryWithFreshToken(user: String)
+        /// The server throttled the login: close this upstream connection and start again after a
+        /// backoff if the handshake timeout leaves room, else end with `failure` (the server's error).
+        case retryThrottled(user: String, failure: LoginFailure)
         /// Logged in as the server's connection `upstreamConnectionID`.
         case loggedIn(upstreamConnectionID: UInt32)
         case startRelaying
@@ -224,6 +227,13 @@ public struct MySQLProxyHandshake: Sendable {
                 actions.append(.sendToClient(MySQLUpstreamLogin.frame(ok, sequenceID: expectedClientSequenceID &+ 1)))
                 actions.append(.loggedIn(upstreamConnectionID: login?.greeting?.connectionID ?? 0))
                 actions.append(.startRelaying)
+            case .refused(let error, _) where MySQLThrottledLogin.isThrottle(error):
+                if let response {
+                    token = nil
+                    login = makeLogin(response)
+                    actions.append(.retryThrottled(user: response.user, failure: LoginFailure(
+                        error, sequenceID: expectedClientSequenceID &+ 1, reason: "the server throttled the login: \(error)")))
+                }
             case .refused(let error, let retryable):
                 if retryable, error.sqlState == "28000", token?.wasCached == true, !retried, let response {
                     retried = true

@@ -39,6 +39,9 @@ public struct PostgresProxyHandshake: Sendable {
         case forwardCancel(BackendKey)
         /// A cached token was refused: drop it, close this upstream connection, start again.
         case retryWithFreshToken(user: String)
+        /// The server throttled the login: close this upstream connection and start again after a
+        /// backoff if the handshake timeout leaves room, else end with `failure` (the server's error).
+        case retryThrottled(user: String, failure: LoginFailure)
         /// The server's BackendKeyData, and the one the client was given instead.
         case registerBackendKey(server: BackendKey, client: BackendKey)
         /// The session is logged in: relay bytes both ways from now on.
@@ -374,20 +377,30 @@ public struct PostgresProxyHandshake: Sendable {
     private mutating func authenticationRefused(_ message: BackendMessage) -> [Action] {
         let error = try? ErrorResponse(body: message.body)
         let sqlState = error?.sqlState
+        if ThrottledLogin.isThrottle(error) {
+            startOver()
+            return [.retryThrottled(user: user, failure: LoginFailure(
+                error: message.wireBytes, sqlState: sqlState, reason: "server throttled the login: \(error?.description ?? "?")"))]
+        }
         if (sqlState == SQLState.invalidPassword.rawValue || sqlState == SQLState.invalidAuthorization.rawValue),
             token?.wasCached == true, attempt == 1
         {
             attempt += 1
-            phase = .connecting
-            token = nil
-            pendingAuthentication = nil
-            scram = nil
-            held.clear()
-            negotiation = nil
+            startOver()
             return [.retryWithFreshToken(user: user)]
         }
         phase = .closed
         return [.fail(LoginFailure(error: message.wireBytes, sqlState: sqlState, reason: "server refused login: \(error?.description ?? "unreadable error")"))]
+    }
+
+    /// Back to before dialing, for another login on a new upstream connection.
+    private mutating func startOver() {
+        phase = .connecting
+        token = nil
+        pendingAuthentication = nil
+        scram = nil
+        held.clear()
+        negotiation = nil
     }
 
     private mutating func answer(_ request: AuthenticationRequest) -> [Action] {
