@@ -27,7 +27,7 @@ import Testing
 
     func parked(_ pool: SessionPool, on channel: EmbeddedChannel, key: String = "k", uses: Int = 1, bornAt: NIODeadline = .now()) -> SessionPool.Parked {
         SessionPool.Parked(id: pool.makeID(), key: key, keyDescription: "app@db", channel: channel, state: "state", bornAt: bornAt, uses: uses,
-                           farewell: PostgresSessionResetHandler.terminate)
+                           farewell: PostgresSessionReset.terminate)
     }
 
     func discards(_ reason: String) -> Bool {
@@ -54,7 +54,7 @@ import Testing
         #expect(pool.park(parked(pool, on: channels[2], key: "b")) == nil)
         #expect(pool.park(parked(pool, on: channels[3], key: "c")) == .poolFull)
         for refused in [channels[1], channels[3]] {
-            #expect(try refused.readOutbound(as: ByteBuffer.self) == PostgresSessionResetHandler.terminate)
+            #expect(try refused.readOutbound(as: ByteBuffer.self) == PostgresSessionReset.terminate)
             #expect(!refused.isActive)
         }
         #expect(channels[0].isActive && pool.parkedCount == 2)
@@ -97,8 +97,8 @@ import Testing
     func resettingChannel(_ pool: SessionPool) throws -> EmbeddedChannel {
         let channel = try connectedChannel()
         let template = parked(pool, on: channel)
-        try channel.pipeline.syncOperations.addHandler(PostgresSessionResetHandler(
-            pool: pool, parked: template, session: Self.session, timeout: .seconds(10), metrics: (metrics, listener: "t")))
+        try channel.pipeline.syncOperations.addHandler(ParkedSessionHandler(
+            pool: pool, parked: template, reset: PostgresSessionReset(session: Self.session), timeout: .seconds(10), metrics: (metrics, listener: "t")))
         #expect(try channel.readOutbound(as: ByteBuffer.self) == FrontendMessages.query("DISCARD ALL"))
         return channel
     }
@@ -134,7 +134,7 @@ import Testing
         #expect(pool.parkedCount == 0 && discards("reset_failed"))
         #expect(metrics.exposition(help: [:], families: []).contains("iam_db_proxy_session_reuse_resets_total{listener=\"t\",result=\"failed\"} 1"))
         if way != "closed" {
-            #expect(try channel.readOutbound(as: ByteBuffer.self) == PostgresSessionResetHandler.terminate)
+            #expect(try channel.readOutbound(as: ByteBuffer.self) == PostgresSessionReset.terminate)
             #expect(!channel.isActive)
         }
     }

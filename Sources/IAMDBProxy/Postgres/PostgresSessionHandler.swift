@@ -182,7 +182,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
         guard let parked, let session = parked.state as? PostgresLoggedInSession else { return false }
         handOutSource = parked.uses == 0 ? "warm" : "parked"
         let pipeline = parked.channel.pipeline.syncOperations
-        if let watcher = try? pipeline.handler(type: PostgresSessionResetHandler.self) { pipeline.removeHandler(watcher).whenFailure { _ in } }
+        if let watcher = try? pipeline.handler(type: ParkedSessionHandler<PostgresSessionReset>.self) { pipeline.removeHandler(watcher).whenFailure { _ in } }
         upstream?.adopt(parked.channel)
         reuseLife = (parked.bornAt, parked.uses + 1)
         handedOut = session
@@ -226,17 +226,8 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
         // The next client gets a key of its own; this one's must reach nothing from now on.
         if let registeredKey { cancels.remove(registeredKey) }
         registeredKey = nil
-        let parked = SessionPool.Parked(
-            id: pool.makeID(), key: key.canonical, keyDescription: key.description, channel: upstreamChannel, state: follower.session,
-            bornAt: reuseLife.bornAt, uses: reuseLife.uses, farewell: PostgresSessionResetHandler.terminate)
-        let reset = PostgresSessionResetHandler(
-            pool: pool, parked: parked, session: follower.session, timeout: runtime.handshakeTimeout, metrics: (runtime.metrics, runtime.configuration.name))
-        do {
-            try upstreamChannel.pipeline.syncOperations.addHandler(reset)
-        } catch {
-            pool.counted(.resetFailed, key: key.description, detail: "\(error)")
-            upstreamChannel.close(promise: nil)
-        }
+        pool.resetAndPark(upstreamChannel, key: key.canonical, keyDescription: key.description, state: follower.session, bornAt: reuseLife.bornAt,
+                          uses: reuseLife.uses, farewell: PostgresSessionReset.terminate, reset: PostgresSessionReset(session: follower.session), runtime: runtime)
         clientChannel.close(promise: nil)
         return true
     }

@@ -5,7 +5,7 @@ import PostgresWire
 /// Logs in one PostgreSQL session ahead of any client (`session_reuse` `min_idle`), as a client
 /// with the key's startup would have: the same handshake machine is fed that startup message,
 /// what it would send the client is dropped, and the logged-in upstream is parked (watched by
-/// `PostgresSessionResetHandler`, without a reset) for the next client with the key.
+/// `ParkedSessionHandler`, without a reset) for the next client with the key.
 final class PostgresWarmLogin: UpstreamLinkDelegate {
     private let runtime: ListenerRuntime
     private let recipe: SessionPool.Recipe
@@ -89,16 +89,8 @@ final class PostgresWarmLogin: UpstreamLinkDelegate {
             return end(failure: "the server's login answer could not be kept for a later client")
         }
         end(failure: nil)
-        let pool = runtime.sessionPool
-        let parked = SessionPool.Parked(id: pool.makeID(), key: recipe.key, keyDescription: recipe.keyDescription, channel: channel, state: session,
-                                        bornAt: bornAt, uses: 0, farewell: PostgresSessionResetHandler.terminate)
-        do {
-            try channel.pipeline.syncOperations.addHandler(PostgresSessionResetHandler(
-                pool: pool, parked: parked, session: session, reset: false, timeout: runtime.handshakeTimeout,
-                metrics: (runtime.metrics, runtime.configuration.name)))
-        } catch {
-            channel.close(promise: nil)
-        }
+        runtime.sessionPool.resetAndPark(channel, key: recipe.key, keyDescription: recipe.keyDescription, state: session, bornAt: bornAt, uses: 0,
+                                         farewell: PostgresSessionReset.terminate, reset: PostgresSessionReset?.none, runtime: runtime)
     }
 
     private func end(failure: String?) {

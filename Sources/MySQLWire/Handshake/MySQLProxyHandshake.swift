@@ -16,6 +16,9 @@ public struct MySQLProxyHandshake: Sendable {
         public var listenerName: String
         /// What the upstream login answers the server with.
         public var credential: MySQLUpstreamLogin.Credential
+        /// Sessions may serve later clients: CLIENT_DEPRECATE_EOF is not offered, so the
+        /// relay can tell where each response ends (`MySQLSessionReuseTracker`).
+        public var reusesSessions = false
 
         public init(greeting: ServerGreeting, clientTLSAvailable: Bool = false, allowedUsers: Set<String>? = nil,
                     tooManyConnections: Bool = false, listenerName: String = "mysql", credential: MySQLUpstreamLogin.Credential = .iamToken) {
@@ -66,6 +69,10 @@ public struct MySQLProxyHandshake: Sendable {
     private var login: MySQLUpstreamLogin?
     private var token: (value: String, wasCached: Bool)?
     private var retried = false
+    /// The server's OK to the login, and its connection id: a parked session greets the next client with them.
+    private var loginOK: ByteBuffer?
+    private var upstreamConnectionID: UInt32 = 0
+    private var handedOut = false
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
@@ -73,7 +80,26 @@ public struct MySQLProxyHandshake: Sendable {
     public var database: String { response?.database ?? "" }
     public var isRelaying: Bool { phase == .relaying }
     /// The plugin the server last asked for (caching_sha2_password's path is not told apart).
-    public var authenticationMethod: String? { login?.plugin }
+    public var authenticationMethod: String? { handedOut ? "parked" : login?.plugin }
+
+    /// Which parked sessions this client may be given (nil before its response, and without a database).
+    public var sessionKey: MySQLSessionKey? { response.flatMap(MySQLSessionKey.init) }
+
+    /// Once relaying after a login of its own: what a later client is greeted with.
+    public var loggedInSession: MySQLLoggedInSession? {
+        guard phase == .relaying, !handedOut, let loginOK else { return nil }
+        return MySQLLoggedInSession(ok: loginOK, upstreamConnectionID: upstreamConnectionID)
+    }
+
+    /// Instead of logging in (after `.connectUpstream`, before anything reached the upstream):
+    /// the client gets `session`'s OK on its own sequence, then relays.
+    public mutating func handOut(_ session: MySQLLoggedInSession) -> [Action] {
+        guard phase == .loggingIn, token == nil, !retried else { return [] }
+        phase = .relaying
+        handedOut = true
+        return [.sendToClient(MySQLUpstreamLogin.frame(session.ok, sequenceID: expectedClientSequenceID &+ 1)),
+                .loggedIn(upstreamConnectionID: session.upstreamConnectionID), .startRelaying]
+    }
     public var hasReadResponse: Bool { phase == .loggingIn || phase == .relaying }
     /// Greeted with no TLS on offer, the client has sent nothing: if it leaves now it most likely
     /// requires TLS (`mysql --ssl`, `ssl-mode=REQUIRED`, MariaDB 11.4+ clients by default) —
@@ -85,6 +111,7 @@ public struct MySQLProxyHandshake: Sendable {
     /// What the client may use: the server's flags without those the proxy cannot relay.
     public var offeredCapabilities: CapabilityFlags {
         var flags = configuration.greeting.capabilities.subtracting(CapabilityFlags.neverOffered)
+        if configuration.reusesSessions { flags.remove(.deprecateEOF) }
         flags.formUnion([.protocol41, .secureConnection, .pluginAuth, .pluginAuthLengthEncodedData])
         if configuration.clientTLSAvailable { flags.insert(.ssl) } else { flags.remove(.ssl) }
         return flags
@@ -224,6 +251,8 @@ public struct MySQLProxyHandshake: Sendable {
             case .greeted(let greeting): actions.append(.learnedGreeting(greeting))
             case .loggedIn(let ok):
                 phase = .relaying
+                loginOK = ok
+                upstreamConnectionID = login?.greeting?.connectionID ?? 0
                 actions.append(.sendToClient(MySQLUpstreamLogin.frame(ok, sequenceID: expectedClientSequenceID &+ 1)))
                 actions.append(.loggedIn(upstreamConnectionID: login?.greeting?.connectionID ?? 0))
                 actions.append(.startRelaying)
