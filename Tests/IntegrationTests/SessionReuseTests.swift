@@ -105,7 +105,7 @@ import Testing
             case .openTransaction: "a transaction was open"
             case .failedTransaction: "a failed transaction was open"
             case .openCopy: "a COPY was open"
-            case .noTerminate: "the session ended without the client's Terminate"
+            case .noTerminate: "the session ended without the client's goodbye (Terminate, COM_QUIT)"
             }
         }
     }

@@ -25,17 +25,11 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     var throttle = LoginThrottle()
     private let cancels: CancelRegistry
     private var registeredKey: BackendKey?
-    /// session_reuse: the upstream session's birth and the clients it has served, this one included.
-    private var reuseLife: (bornAt: NIODeadline, uses: Int)?
+    /// With `session_reuse`: this client's turn with its upstream session.
+    private var reuse: ReuseTurn?
     /// The parked session this client was given, instead of a login of its own.
     private var handedOut: PostgresLoggedInSession?
-    /// Where the session came from, for the hand-outs metric: login, warm or parked.
-    private var handOutSource = "login"
     private var follower: PostgresReuseFollower?
-    private var relayed: RelayedSession?
-    private var clientChannel: (any Channel)?
-    /// The session's fate is counted (parked, or refused another client).
-    private var reuseSettled = false
 
     init(runtime: ListenerRuntime, cancels: CancelRegistry) {
         self.runtime = runtime
@@ -177,70 +171,53 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     private func handOutParkedSession(on eventLoop: any EventLoop) -> Bool {
         let pool = runtime.sessionPool
         guard pool.isOn, let key = machine.sessionKey else { return false }
-        let parked = pool.take(key: key.canonical, on: eventLoop)
-        pool.replenish(SessionPool.Recipe(key: key.canonical, keyDescription: key.description, details: key), on: eventLoop)
-        guard let parked, let session = parked.state as? PostgresLoggedInSession else { return false }
-        handOutSource = parked.uses == 0 ? "warm" : "parked"
-        let pipeline = parked.channel.pipeline.syncOperations
-        if let watcher = try? pipeline.handler(type: ParkedSessionHandler<PostgresSessionReset>.self) { pipeline.removeHandler(watcher).whenFailure { _ in } }
+        let reuse = ReuseTurn(pool: pool, key: key.canonical, keyDescription: key.description)
+        self.reuse = reuse
+        guard let parked = reuse.takeParked(on: eventLoop, details: key, watcher: PostgresSessionReset.self),
+            let session = parked.state as? PostgresLoggedInSession
+        else { return false }
         upstream?.adopt(parked.channel)
-        reuseLife = (parked.bornAt, parked.uses + 1)
         handedOut = session
         record.upstreamChosen(upstream?.address)
-        logger.debug("handing out a parked session", metadata: ["backend_pid": "\(session.serverKey.processID)", "uses": "\(parked.uses + 1)"])
+        logger.debug("handing out a parked session", metadata: ["backend_pid": "\(session.serverKey.processID)", "uses": "\(reuse.uses)"])
         perform(machine.handOut(session))
         return true
     }
 
     /// Relays; with `session_reuse: mode: reuse`, followed so that a clean end can park the session.
     private func startRelayingFollowed(context: ChannelHandlerContext) {
-        let pool = runtime.sessionPool
-        if pool.isOn, machine.sessionKey != nil {
-            runtime.metrics.increment(ProxyMetrics.reuseHandouts, [("listener", runtime.configuration.name), ("source", handOutSource)])
-        }
-        guard pool.parksAfterUse, machine.sessionKey != nil, let session = handedOut ?? machine.loggedInSession else {
+        guard let reuse else {
             startRelaying(context: context)
             return
         }
-        if reuseLife == nil { reuseLife = (.now(), 1) }
+        guard reuse.pool.parksAfterUse, let session = handedOut ?? machine.loggedInSession else {
+            return reuse.relaying(startRelaying(context: context), client: context.channel, runtime: runtime)
+        }
         let follower = PostgresReuseFollower(session: session) { [unowned self] follower in self.park(follower) }
         let handlers = follower.makeHandlers()
         self.follower = follower
-        clientChannel = context.channel
-        relayed = startRelaying(context: context, observers: ([handlers.client], [handlers.upstream]))
+        reuse.relaying(startRelaying(context: context, observers: ([handlers.client], [handlers.upstream])), client: context.channel, runtime: runtime)
     }
 
-    /// The client sent Terminate at an idle point: unless the session has served enough, take
-    /// its upstream out of the relay, close the client, and reset and park the upstream. True
-    /// when it took the session (the Terminate is then not sent on).
+    /// The client sent Terminate at an idle point: the session is reset and parked unless it has
+    /// served enough. True when it took the session (the Terminate is then not sent on).
     private func park(_ follower: PostgresReuseFollower) -> Bool {
-        guard let relayed, let reuseLife, let key = machine.sessionKey, let clientChannel else { return false }
-        let pool = runtime.sessionPool
-        reuseSettled = true
-        if let refusal = pool.refusal(uses: reuseLife.uses, bornAt: reuseLife.bornAt) {
-            pool.counted(refusal, key: key.description, detail: nil)
-            return false
-        }
-        let upstreamChannel = relayed.detachUpstream()
-        upstream?.letGo()
-        // The next client gets a key of its own; this one's must reach nothing from now on.
-        if let registeredKey { cancels.remove(registeredKey) }
-        registeredKey = nil
-        pool.resetAndPark(upstreamChannel, key: key.canonical, keyDescription: key.description, state: follower.session, bornAt: reuseLife.bornAt,
-                          uses: reuseLife.uses, farewell: PostgresSessionReset.terminate, reset: PostgresSessionReset(session: follower.session), runtime: runtime)
-        clientChannel.close(promise: nil)
-        return true
+        reuse?.park(state: follower.session, reset: PostgresSessionReset(session: follower.session), farewell: PostgresSessionReset.terminate,
+                    runtime: runtime) {
+            upstream?.letGo()
+            // The next client gets a key of its own; this one's must reach nothing from now on.
+            if let registeredKey { cancels.remove(registeredKey) }
+            registeredKey = nil
+        } ?? false
     }
 
     /// At the client's close: a followed session that was not parked is counted once, with why.
     private func settleReuse() {
         guard let follower else { return }
         self.follower = nil
-        guard !reuseSettled, let key = machine.sessionKey else { return }
-        reuseSettled = true
         switch follower.endedWith {
-        case .notReusable(let why): runtime.sessionPool.counted(.notIdle, key: key.description, detail: why)
-        case nil: runtime.sessionPool.counted(.noTerminate, key: key.description, detail: "the session ended without the client's Terminate")
+        case .notReusable(let why): reuse?.settle(unsafeEnd: why)
+        case nil: reuse?.settle(unsafeEnd: nil)
         case .reusable: break
         }
     }
