@@ -12,19 +12,47 @@ import Testing
 
     /// Feeds `bytes` in pieces and returns what passed through plus what was intercepted.
     static func run(_ bytes: [UInt8], pieces: [Int], framer: inout CommandFramer) -> (forwarded: [UInt8], intercepted: [CommandFramer.Command]) {
+        let result = runFollowing(bytes, pieces: pieces, framer: &framer)
+        return (result.forwarded, result.intercepted)
+    }
+
+    /// As `run`, with the commands reported as started (and where in the forwarded bytes).
+    static func runFollowing(_ bytes: [UInt8], pieces: [Int], framer: inout CommandFramer)
+        -> (forwarded: [UInt8], intercepted: [CommandFramer.Command], started: [(command: UInt8, at: Int)])
+    {
         var forwarded: [UInt8] = []
         var intercepted: [CommandFramer.Command] = []
+        var started: [(UInt8, Int)] = []
         var start = 0
         for end in pieces + [bytes.count] where end >= start {
             for output in framer.feed(ByteBuffer(bytes: bytes[start..<end])) {
                 switch output {
                 case .forward(let slice): forwarded += slice.readableBytesView
                 case .intercept(let command): intercepted.append(command)
+                case .started(let command): started.append((command, forwarded.count))
                 }
             }
             start = end
         }
-        return (forwarded, intercepted)
+        return (forwarded, intercepted, started)
+    }
+
+    @Test func followingReportsEachCommandAtItsStartAndHoldsQuitWhereverTheReadsSplit() {
+        let ping = Array(Fixtures.packet([0x0E], sequenceID: 0).readableBytesView)
+        let quit = Array(Fixtures.packet([CommandFramer.commandQuit], sequenceID: 0).readableBytesView)
+        let long = Self.query(String(repeating: "x", count: 500))
+        let stream = Self.query("SELECT 1") + long + Self.query("KILL QUERY 2000000002") + ping + quit
+        for split in 0...stream.count {
+            var framer = CommandFramer(followsCommands: true, isProxyConnectionID: { $0 >= 2_000_000_001 })
+            let result = Self.runFollowing(stream, pieces: [split], framer: &framer)
+            #expect(result.forwarded == Self.query("SELECT 1") + long + ping, "split at \(split)")
+            #expect(result.intercepted == [.kill(KillStatement("KILL QUERY 2000000002")!), .quit], "split at \(split)")
+            #expect(result.started.map(\.command) == [CommandFramer.commandQuery, CommandFramer.commandQuery, 0x0E], "a proxy-answered KILL is no server command")
+            #expect(result.started.map(\.at) == [0, Self.query("SELECT 1").count, Self.query("SELECT 1").count + long.count], "split at \(split)")
+        }
+        // Without following, COM_QUIT passes like any command.
+        var plain = Self.makeFramer()
+        #expect(Self.run(quit, pieces: [], framer: &plain).forwarded == quit)
     }
 
     @Test func passesOrdinaryTrafficUntouchedWhereverTheReadsSplit() {

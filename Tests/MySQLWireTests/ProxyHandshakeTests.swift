@@ -96,6 +96,29 @@ import Testing
         #expect(machine.isRelaying)
     }
 
+    @Test func aReusingListenerWithholdsDeprecateEOFRemembersTheLoginAndHandsItOut() throws {
+        var machine = Self.makeMachine()
+        machine.configuration.reusesSessions = true
+        let greeting = try ServerGreeting(payload: Self.clientGreeting(machine.start(connectionID: 1, scramble: Self.scramble)).payload)
+        #expect(!greeting.capabilities.contains(.deprecateEOF), "a response's end must be an EOF the relay can see")
+        var response = Self.responseBytes()
+        _ = machine.clientBytes(&response)
+        #expect(machine.sessionKey?.user == "iam_user" && machine.sessionKey?.database == "appdb")
+        _ = Self.logIn(&machine)
+        let remembered = MySQLLoggedInSession(ok: ByteBuffer(bytes: [0, 0, 0, 2, 0, 0, 0]), upstreamConnectionID: 31)
+        #expect(machine.loggedInSession == remembered)
+
+        var next = Self.makeMachine()
+        _ = next.start(connectionID: 2, scramble: Self.scramble)
+        var nextResponse = Self.responseBytes()
+        #expect(next.clientBytes(&nextResponse) == [.connectUpstream(user: "iam_user")])
+        #expect(next.handOut(remembered) == [
+            .sendToClient(Fixtures.packet([0, 0, 0, 2, 0, 0, 0], sequenceID: 2)), .loggedIn(upstreamConnectionID: 31), .startRelaying,
+        ])
+        #expect(next.isRelaying && next.authenticationMethod == "parked" && next.loggedInSession == nil)
+        #expect(next.handOut(remembered) == [], "once only")
+    }
+
     @Test func withClientTLSTheResponseComesAtSequenceTwoAndOKAtThree() {
         var machine = Self.makeMachine(tls: true)
         _ = machine.start(connectionID: 1, scramble: Self.scramble)

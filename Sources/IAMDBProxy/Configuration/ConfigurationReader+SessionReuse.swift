@@ -22,8 +22,9 @@ extension ConfigurationReader {
         if let value = try seconds(keys["idle_timeout"], "\(path).idle_timeout") { settings.idleTimeoutSeconds = value }
         if let value = try integer(keys["ready_min_idle"], "\(path).ready_min_idle", range: 0...10_000) { settings.readyMinIdle = value }
         guard settings.isOn else { return settings }
-        if engine == .mysql {
-            throw error(keys["mode"], "\(path).mode", "session reuse is for postgres listeners so far; MySQL sessions always log in afresh")
+        if engine == .mysql, settings.mode == .warm || settings.minIdle > 0 {
+            throw error(keys["min_idle"] ?? keys["mode"], "\(path).\(keys["min_idle"] == nil ? "mode" : "min_idle")",
+                        "warm sessions (min_idle) are for postgres listeners so far; a mysql listener takes mode: reuse with min_idle 0")
         }
         if settings.mode == .warm, settings.minIdle == 0 {
             throw error(keys["min_idle"] ?? keys["mode"], "\(path).min_idle", "warm needs min_idle of 1 or more: the sessions to keep logged in per key")

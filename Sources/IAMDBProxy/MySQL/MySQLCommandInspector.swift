@@ -31,14 +31,18 @@ final class MySQLCommandInspector: ChannelDuplexHandler, RemovableChannelHandler
     /// A read was asked for while a KILL ran; it is passed on when the KILL is answered.
     private var readHeld = false
     private var removed = false
+    /// With `session_reuse`: told of each command that reaches the server, and asked at COM_QUIT.
+    private let follower: MySQLReuseFollower?
 
-    init(runtime: ListenerRuntime, sessions: MySQLSessionRegistry, user: String, logger: Logger, carryOut: @escaping KillCarrier = MySQLKillForwarder.forward) {
+    init(runtime: ListenerRuntime, sessions: MySQLSessionRegistry, user: String, logger: Logger, follower: MySQLReuseFollower? = nil,
+         carryOut: @escaping KillCarrier = MySQLKillForwarder.forward) {
         self.runtime = runtime
         self.sessions = sessions
         self.user = user
         self.logger = logger
         self.carryOut = carryOut
-        framer = CommandFramer(isProxyConnectionID: { MySQLSessionRegistry.proxyIDs.contains($0) })
+        self.follower = follower
+        framer = CommandFramer(followsCommands: follower != nil, isProxyConnectionID: { MySQLSessionRegistry.proxyIDs.contains($0) })
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -63,6 +67,11 @@ final class MySQLCommandInspector: ChannelDuplexHandler, RemovableChannelHandler
             ).encode(), context: context)
         case .intercept(.kill(let statement)):
             kill(statement, context: context)
+        case .started(let command):
+            follower?.clientCommand(command)
+        case .intercept(.quit):
+            // Parked for the next client, or the server ends the session as the client asked.
+            if follower?.quit() != true { context.fireChannelRead(wrapInboundOut(MySQLSessionResetExchange.quit)) }
         }
     }
 

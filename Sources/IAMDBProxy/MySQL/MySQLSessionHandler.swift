@@ -26,6 +26,11 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     private let state: MySQLListenerState
     /// The id in the proxy's greeting (random, reserved until the connection closes).
     private var connectionID: UInt32 = 0
+    /// With `session_reuse`: this client's turn with its server connection.
+    private var reuse: ReuseTurn?
+    /// The parked session this client was given, instead of a login of its own.
+    private var handedOut: MySQLLoggedInSession?
+    private var follower: MySQLReuseFollower?
 
     init(runtime: ListenerRuntime, state: MySQLListenerState) {
         self.runtime = runtime
@@ -34,6 +39,7 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
             greeting: state.greeting.current, clientTLSAvailable: runtime.clientTLS != nil,
             allowedUsers: runtime.configuration.users.map(Set.init), listenerName: runtime.configuration.name,
             credential: runtime.configuration.auth.mysqlCredential))
+        machine.configuration.reusesSessions = runtime.sessionPool.parksAfterUse
         record = SessionRecord(runtime: runtime)
     }
 
@@ -98,7 +104,7 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
             case .acceptClientTLS:
                 acceptClientTLS(context: context)
             case .connectUpstream(let user):
-                connectUpstream(user: user)
+                if !handOutParkedSession(on: context.eventLoop) { connectUpstream(user: user) }
             case .sendToUpstream(let bytes):
                 upstream?.send(bytes)
             case .startUpstreamTLS:
@@ -115,11 +121,51 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
                         runtime: runtime, address: address, upstreamConnectionID: upstreamConnectionID))
                 }
             case .startRelaying:
-                startRelaying(context: context, clientHandlers: [MySQLCommandInspector(runtime: runtime, sessions: state.sessions, user: machine.user, logger: logger)])
+                startRelayingFollowed(context: context)
             case .fail(let failure):
                 fail(failure)
             }
         }
+    }
+
+    // MARK: Session reuse
+
+    /// With `session_reuse`: the client gets a parked session with its key, if one waits on this event loop.
+    private func handOutParkedSession(on eventLoop: any EventLoop) -> Bool {
+        let pool = runtime.sessionPool
+        guard pool.isOn, let key = machine.sessionKey else { return false }
+        let reuse = ReuseTurn(pool: pool, key: key.canonical, keyDescription: key.description)
+        self.reuse = reuse
+        guard let parked = reuse.takeParked(on: eventLoop, details: key, watcher: MySQLSessionReset.self),
+            let session = parked.state as? MySQLLoggedInSession
+        else { return false }
+        upstream?.adopt(parked.channel)
+        handedOut = session
+        record.upstreamChosen(upstream?.address)
+        logger.debug("handing out a parked session", metadata: ["upstream_conn_id": "\(session.upstreamConnectionID)", "uses": "\(reuse.uses)"])
+        perform(machine.handOut(session))
+        return true
+    }
+
+    /// Relays with the command inspector in front; with `session_reuse`, followed so that a
+    /// clean COM_QUIT can park the session.
+    private func startRelayingFollowed(context: ChannelHandlerContext) {
+        var follower: MySQLReuseFollower?
+        if let reuse, reuse.pool.parksAfterUse, let session = handedOut ?? machine.loggedInSession {
+            follower = MySQLReuseFollower(session: session) { [unowned self] follower in self.park(follower) }
+        }
+        self.follower = follower
+        let inspector = MySQLCommandInspector(runtime: runtime, sessions: state.sessions, user: machine.user, logger: logger, follower: follower)
+        let relayed = startRelaying(context: context, clientHandlers: [inspector], observers: ([], [follower?.makeServerHandler()].compactMap { $0 }))
+        reuse?.relaying(relayed, client: context.channel, runtime: runtime)
+    }
+
+    /// The client sent COM_QUIT after every answer ended, outside a transaction: the session is
+    /// reset and parked unless it has served enough.
+    private func park(_ follower: MySQLReuseFollower) -> Bool {
+        guard let reuse, let key = machine.sessionKey else { return false }
+        return reuse.park(state: follower.session, reset: MySQLSessionReset(database: key.database, session: follower.session),
+                          farewell: MySQLSessionResetExchange.quit, runtime: runtime) { upstream?.letGo() }
     }
 
     private func fail(_ failure: LoginFailure) {
@@ -175,6 +221,14 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
 
     func forgetSession() {
         state.sessions.remove(connectionID)
+        if let follower {
+            self.follower = nil
+            switch follower.endedWith {
+            case .notReusable(let why): reuse?.settle(unsafeEnd: why)
+            case nil: reuse?.settle(unsafeEnd: nil)
+            case .reusable: break
+            }
+        }
         if machine.greetedWithoutTLSAndUnanswered, clientBuffer.readableBytes == 0 {
             // A hint on the close line, not a warning of its own: a TCP health check leaves the same way.
             record.hint = "the client left after the greeting without answering; a client that requires TLS (mysql --ssl, ssl-mode=REQUIRED, "

@@ -12,15 +12,20 @@ public struct CommandFramer: Sendable {
     public enum Output: Sendable, Equatable {
         case forward(ByteBuffer)
         case intercept(Command)
+        /// With `followsCommands`: a command with this byte goes to the server (its bytes follow).
+        case started(UInt8)
     }
 
     public enum Command: Sendable, Equatable {
         case kill(KillStatement)
         case changeUser
+        /// With `followsCommands`: COM_QUIT, held back for the session's owner to decide.
+        case quit
     }
 
     public static let commandQuery: UInt8 = 0x03
     public static let commandChangeUser: UInt8 = 0x11
+    public static let commandQuit: UInt8 = 0x01
     /// COM_QUERY packets longer than this are never a KILL and pass without being held.
     static let longestInspectedQuery = 128
     static let headerLength = 4
@@ -34,8 +39,12 @@ public struct CommandFramer: Sendable {
     private var streamingFile = false
     /// Which ids are the proxy's (so a KILL of them is handled by the proxy).
     private let isProxyConnectionID: @Sendable (UInt64) -> Bool
+    /// Reports every command that goes to the server (`.started`) and holds COM_QUIT back
+    /// (`.intercept(.quit)`), for session reuse.
+    private let followsCommands: Bool
 
-    public init(isProxyConnectionID: @escaping @Sendable (UInt64) -> Bool) {
+    public init(followsCommands: Bool = false, isProxyConnectionID: @escaping @Sendable (UInt64) -> Bool) {
+        self.followsCommands = followsCommands
         self.isProxyConnectionID = isProxyConnectionID
     }
 
@@ -68,17 +77,26 @@ public struct CommandFramer: Sendable {
             let isCommand = sequenceID == 0 && !continuesLargePacket && !streamingFile
             if isCommand, length > 0 {
                 guard let command = work.getInteger(at: work.readerIndex + Self.headerLength, as: UInt8.self) else { break }
-                if command == Self.commandChangeUser || (command == Self.commandQuery && length <= Self.longestInspectedQuery) {
+                let packetStart = work.readerIndex
+                if command == Self.commandChangeUser || (command == Self.commandQuery && length <= Self.longestInspectedQuery)
+                    || (followsCommands && command == Self.commandQuit)
+                {
                     guard work.readableBytes >= Self.headerLength + length else { break }
-                    let packetStart = work.readerIndex
                     work.moveReaderIndex(forwardBy: Self.headerLength)
                     let payload = work.readSlice(length: length)!
                     if let intercepted = intercepted(command: command, payload: payload) {
                         flushPass(upTo: packetStart)
                         outputs.append(.intercept(intercepted))
                         passStart = work.readerIndex
+                    } else if followsCommands {
+                        flushPass(upTo: packetStart)
+                        outputs.append(.started(command))
                     }
                     continue
+                }
+                if followsCommands {
+                    flushPass(upTo: packetStart)
+                    outputs.append(.started(command))
                 }
             }
             if !isCommand, !continuesLargePacket {
@@ -96,6 +114,7 @@ public struct CommandFramer: Sendable {
 
     private func intercepted(command: UInt8, payload: ByteBuffer) -> Command? {
         if command == Self.commandChangeUser { return .changeUser }
+        if command == Self.commandQuit { return .quit }
         var text = payload
         text.moveReaderIndex(forwardBy: 1)
         // Most short queries are not KILL: decide on the first word before making a String.
