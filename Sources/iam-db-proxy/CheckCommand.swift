@@ -45,6 +45,9 @@ struct CheckCommand: AsyncParsableCommand {
             for exposure in listener.exposures { FileHandle.standardError.write(Data("warning: listener \(listener.name): \(exposure)\n".utf8)) }
         }
         print("\(config): ok (\(configuration.listeners.count) listener\(configuration.listeners.count == 1 ? "" : "s"))")
+        for listener in configuration.listeners where listener.sessionReuse.isOn {
+            print("listener \(listener.name): \(listener.sessionReuse.summary)")
+        }
         guard connect else { return }
         let outcomes: [ConnectionCheck.Outcome]
         do {

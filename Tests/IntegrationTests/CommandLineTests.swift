@@ -31,4 +31,19 @@ import Testing
         ])
         #expect(result.status == 0, "\(result)")
     }
+
+    @Test func checkSaysHowEachListenerReusesSessions() throws {
+        let file = NSTemporaryDirectory() + "reuse-check-\(UUID().uuidString).yaml"
+        try """
+            listeners:
+              - {name: app, engine: postgres, listen: 127.0.0.1:5432, upstream: db.example.com:5432, iam_region: us-east-1,
+                 session_reuse: {mode: reuse, max_uses: 50}}
+              - {name: plain, engine: mysql, listen: 127.0.0.1:3306, upstream: db.example.com:3306, iam_region: us-east-1}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try runProcess(ProxyHarness.executable, ["check", "--config", file])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout.contains("listener app: session_reuse reuse (min_idle 0, max_idle 32, max_total 100, max_uses 50, max_lifetime 3600 s, "
+                                       + "idle_timeout 300 s, ready_min_idle 0)"), "\(result.stdout)")
+        #expect(!result.stdout.contains("listener plain: session_reuse"))
+    }
 }

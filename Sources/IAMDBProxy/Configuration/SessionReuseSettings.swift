@@ -31,4 +31,10 @@ public struct SessionReuseSettings: Sendable, Equatable {
     public init() {}
 
     public var isOn: Bool { mode != .off }
+
+    /// For `check`: the mode and every bound, as they will apply.
+    public var summary: String {
+        "session_reuse \(mode.rawValue) (min_idle \(minIdle), max_idle \(maxIdle), max_total \(maxTotal), max_uses \(maxUses), "
+            + "max_lifetime \(Int(maxLifetimeSeconds)) s, idle_timeout \(Int(idleTimeoutSeconds)) s, ready_min_idle \(readyMinIdle))"
+    }
 }
