@@ -18,10 +18,10 @@ import Testing
         return SessionPool(settings: settings, listener: "t", metrics: metrics, logger: Logger(label: "test"))
     }
 
-    func connectedChannel(_ handlers: [any ChannelHandler] = []) throws -> EmbeddedChannel {
+    func connectedChannel(_ handlers: [any ChannelHandler] = [], to address: String = "127.0.0.1") throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandlers(handlers)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).wait()
+        try channel.connect(to: SocketAddress(ipAddress: address, port: 5432)).wait()
         return channel
     }
 
@@ -84,6 +84,19 @@ import Testing
         pool.closeAll()
         #expect(!last.isActive && pool.parkedCount == 0 && discards("shutdown"))
         #expect(pool.refusal(uses: 1, bornAt: .now()) == .shutdown)
+    }
+
+    @Test func parkedSessionsOnAnAddressTheUpstreamNoLongerHasAreClosed() throws {
+        let pool = pool()
+        let staying = try connectedChannel(to: "127.0.0.1")
+        let moved = try connectedChannel(to: "127.0.0.2")
+        pool.park(parked(pool, on: staying))
+        pool.park(parked(pool, on: moved))
+        pool.dropParked(notAt: [], host: "db.example")
+        #expect(pool.parkedCount == 2, "a lookup that found nothing is no move")
+        pool.dropParked(notAt: [try SocketAddress(ipAddress: "::1", port: 5432), try SocketAddress(ipAddress: "127.0.0.1", port: 5432)], host: "db.example")
+        #expect(pool.parkedCount == 1 && staying.isActive && !moved.isActive && discards("upstream_moved"))
+        #expect(SystemAddressLookup.all(host: "localhost", port: 5432).contains { $0.ipAddress == "127.0.0.1" && $0.port == 5432 })
     }
 
     // MARK: The PostgreSQL reset

@@ -32,6 +32,7 @@ extension ListenerConfiguration.Engine {
                 clientALPN: [PostgresProxyHandshake.alpnProtocol],
                 makeSessionHandler: { PostgresSessionHandler(runtime: $0, cancels: cancels) },
                 prepare: { runtime, group, _ in
+                    runtime.watchUpstreamForParkedSessions(on: group.next())
                     runtime.sessionPool.configureWarming(loops: Array(group.makeIterator()).count) { [weak runtime] recipe, loop in
                         if let runtime { PostgresWarmLogin.start(recipe, runtime: runtime, on: loop) }
                     }
@@ -42,6 +43,7 @@ extension ListenerConfiguration.Engine {
                 clientALPN: [],
                 makeSessionHandler: { MySQLSessionHandler(runtime: $0, state: state) },
                 prepare: { runtime, group, logger in
+                    runtime.watchUpstreamForParkedSessions(on: group.next())
                     await MySQLServerProbe.learnGreeting(into: state.greeting, for: runtime, on: group.next(), logger: logger)
                 })
         }

@@ -66,6 +66,13 @@ final class ListenerRuntime: Sendable {
         sessionPool = SessionPool(settings: configuration.sessionReuse, listener: listenerName, metrics: metrics, logger: logger)
     }
 
+    /// With `session_reuse`: parked sessions are checked against the upstream's DNS answer.
+    func watchUpstreamForParkedSessions(on eventLoop: any EventLoop) {
+        guard sessionPool.isOn else { return }
+        let upstream = configuration.upstream
+        sessionPool.watchUpstream(host: upstream.host, port: upstream.port, on: eventLoop, lookup: SystemAddressLookup.all)
+    }
+
     func makeConnectionID() -> Int { nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     var connectTimeout: TimeAmount { upstreamDial.connectTimeout }

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The upstream sessions of one listener that outlived their clients (`session_reuse`), parked
@@ -26,7 +27,7 @@ final class SessionPool: Sendable {
     enum Discard: String, CaseIterable, Sendable {
         case notIdle = "not_idle", noTerminate = "no_terminate", resetFailed = "reset_failed", maxUses = "max_uses"
         case maxLifetime = "max_lifetime", idleTimeout = "idle_timeout", poolFull = "pool_full", serverClosed = "server_closed"
-        case shutdown
+        case upstreamMoved = "upstream_moved", shutdown
     }
 
     private struct Slot: Sendable {
@@ -65,6 +66,9 @@ final class SessionPool: Sendable {
         var loopCount = 1
     }
     private let warming = Mutex(Warming())
+    private let upstreamWatch = Mutex<RepeatedTask?>(nil)
+    /// How often parked sessions are checked against the upstream's DNS answer.
+    static let upstreamCheckInterval: TimeAmount = .seconds(10)
     static let warmFailureBackoff: TimeAmount = .seconds(5)
 
     let settings: SessionReuseSettings
@@ -219,8 +223,41 @@ final class SessionPool: Sendable {
         loop.execute { [self] in replenish(recipe, on: loop) }
     }
 
+    // MARK: The upstream's address
+
+    /// Every `upstreamCheckInterval` while sessions are parked: the upstream host is looked up
+    /// again (off the event loop) and parked sessions connected to an address it no longer
+    /// gives are closed — after a failover or a blue/green switchover moves the name, the next
+    /// client must not get the old server.
+    func watchUpstream(host: String, port: Int, on eventLoop: any EventLoop, lookup: @escaping @Sendable (String, Int) -> [SocketAddress]) {
+        let task = eventLoop.scheduleRepeatedAsyncTask(initialDelay: Self.upstreamCheckInterval, delay: Self.upstreamCheckInterval) { [self] task in
+            guard parkedCount > 0 else { return eventLoop.makeSucceededVoidFuture() }
+            return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { lookup(host, port) }.map { [self] addresses in
+                dropParked(notAt: addresses, host: host)
+            }.recover { _ in }
+        }
+        upstreamWatch.withLock { $0 = task }
+    }
+
+    /// Closes the parked sessions whose server address is not among `addresses` (nothing when
+    /// the lookup found none: a resolver outage is not a move).
+    func dropParked(notAt addresses: [SocketAddress], host: String) {
+        guard !addresses.isEmpty else { return }
+        let moved = state.withLock { state in
+            state.byKey.values.flatMap { $0 }.filter { slot in
+                guard let remote = slot.parked.channel.remoteAddress else { return false }
+                return !addresses.contains { $0.ipAddress == remote.ipAddress && $0.port == remote.port }
+            }
+        }
+        for slot in moved {
+            discard(id: slot.parked.id, key: slot.parked.key, reason: .upstreamMoved,
+                    detail: "\(host) no longer resolves to \(slot.parked.channel.remoteAddress?.ipAddress ?? "?")")
+        }
+    }
+
     /// Closes every parked session and parks no more (shutdown, or the listener was replaced).
     func closeAll() {
+        upstreamWatch.withLock { $0?.cancel(); $0 = nil }
         let slots = state.withLock { state -> [Slot] in
             state.closed = true
             defer { state.byKey = [:]; state.count = 0 }
