@@ -96,7 +96,7 @@ import Testing
 
     /// Each way a client can leave a backend in a state no reset may be trusted with.
     enum Ending: String, CaseIterable, CustomTestStringConvertible {
-        case openTransaction, failedTransaction, openCopy, noTerminate
+        case openTransaction, failedTransaction, openCopy, noTerminate, killedMidCopy
 
         var testDescription: String { rawValue }
 
@@ -105,7 +105,7 @@ import Testing
             case .openTransaction: "a transaction was open"
             case .failedTransaction: "a failed transaction was open"
             case .openCopy: "a COPY was open"
-            case .noTerminate: "the session ended without the client's goodbye (Terminate, COM_QUIT)"
+            case .noTerminate, .killedMidCopy: "the session ended without the client's goodbye (Terminate, COM_QUIT)"
             }
         }
     }
@@ -130,8 +130,16 @@ import Testing
             PQclear(copy)
             #expect(PQputCopyData(first, "1\n", 2) == 1)
         case .noTerminate:
-            // The client's process dies: its socket closes with no Terminate sent.
+            // The client's process dies inside a transaction: its socket closes with no Terminate sent.
             value(first, "SET search_path TO pg_catalog")
+            value(first, "BEGIN")
+            shutdown(PQsocket(first), Int32(SHUT_RDWR))
+        case .killedMidCopy:
+            value(first, "CREATE TEMP TABLE copied(x int)")
+            let copy = PQexec(first, "COPY copied FROM STDIN")
+            #expect(PQresultStatus(copy) == PGRES_COPY_IN)
+            PQclear(copy)
+            #expect(PQputCopyData(first, "1\n", 2) == 1)
             shutdown(PQsocket(first), Int32(SHUT_RDWR))
         }
         PQfinish(first)
