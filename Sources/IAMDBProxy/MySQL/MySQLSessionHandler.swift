@@ -26,10 +26,9 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     private let state: MySQLListenerState
     /// The id in the proxy's greeting (random, reserved until the connection closes).
     private var connectionID: UInt32 = 0
-    /// With `session_reuse`: this client's turn with its server connection.
-    private var reuse: ReuseTurn?
-    /// The parked session this client was given, instead of a login of its own.
-    private var handedOut: MySQLLoggedInSession?
+    typealias Reset = MySQLSessionReset
+    var reuse: ReuseTurn?
+    var handedOut: MySQLLoggedInSession?
     private var follower: MySQLReuseFollower?
 
     init(runtime: ListenerRuntime, state: MySQLListenerState) {
@@ -129,23 +128,6 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     }
 
     // MARK: Session reuse
-
-    /// With `session_reuse`: the client gets a parked session with its key, if one waits on this event loop.
-    private func handOutParkedSession(on eventLoop: any EventLoop) -> Bool {
-        let pool = runtime.sessionPool
-        guard pool.isOn, let key = machine.sessionKey else { return false }
-        let reuse = ReuseTurn(pool: pool, key: key.canonical, keyDescription: key.description)
-        self.reuse = reuse
-        guard let parked = reuse.takeParked(on: eventLoop, details: key, watcher: MySQLSessionReset.self),
-            let session = parked.state as? MySQLLoggedInSession
-        else { return false }
-        upstream?.adopt(parked.channel)
-        handedOut = session
-        record.upstreamChosen(upstream?.address)
-        logger.debug("handing out a parked session", metadata: ["upstream_conn_id": "\(session.upstreamConnectionID)", "uses": "\(reuse.uses)"])
-        perform(machine.handOut(session))
-        return true
-    }
 
     /// Relays with the command inspector in front; with `session_reuse`, followed so that a
     /// clean COM_QUIT can park the session.

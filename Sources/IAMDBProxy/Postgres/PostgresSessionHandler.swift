@@ -25,10 +25,9 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     var throttle = LoginThrottle()
     private let cancels: CancelRegistry
     private var registeredKey: BackendKey?
-    /// With `session_reuse`: this client's turn with its upstream session.
-    private var reuse: ReuseTurn?
-    /// The parked session this client was given, instead of a login of its own.
-    private var handedOut: PostgresLoggedInSession?
+    typealias Reset = PostgresSessionReset
+    var reuse: ReuseTurn?
+    var handedOut: PostgresLoggedInSession?
     private var follower: PostgresReuseFollower?
 
     init(runtime: ListenerRuntime, cancels: CancelRegistry) {
@@ -165,24 +164,6 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     }
 
     // MARK: Session reuse
-
-    /// With `session_reuse`: the client gets a parked session with its key, if one waits on this
-    /// event loop; either way the loop's warm sessions for the key are topped up (`min_idle`).
-    private func handOutParkedSession(on eventLoop: any EventLoop) -> Bool {
-        let pool = runtime.sessionPool
-        guard pool.isOn, let key = machine.sessionKey else { return false }
-        let reuse = ReuseTurn(pool: pool, key: key.canonical, keyDescription: key.description)
-        self.reuse = reuse
-        guard let parked = reuse.takeParked(on: eventLoop, details: key, watcher: PostgresSessionReset.self),
-            let session = parked.state as? PostgresLoggedInSession
-        else { return false }
-        upstream?.adopt(parked.channel)
-        handedOut = session
-        record.upstreamChosen(upstream?.address)
-        logger.debug("handing out a parked session", metadata: ["backend_pid": "\(session.serverKey.processID)", "uses": "\(reuse.uses)"])
-        perform(machine.handOut(session))
-        return true
-    }
 
     /// Relays; with `session_reuse: mode: reuse`, followed so that a clean end can park the session.
     private func startRelayingFollowed(context: ChannelHandlerContext) {

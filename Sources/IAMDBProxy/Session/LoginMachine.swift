@@ -6,6 +6,12 @@ import PostgresWire
 /// cache and the upstream link, and what the session code reads back.
 protocol LoginMachine {
     associatedtype Action
+    /// What a logged-in session told its first client, to greet a later one (session reuse).
+    associatedtype LoggedInSession: Sendable
+    /// Which parked sessions this client may be given (nil: none, such as a replication session).
+    var reuseKey: (canonical: String, description: String, details: any Sendable)? { get }
+    /// Instead of logging in: the client is greeted as `session`'s first client was.
+    mutating func handOut(_ session: LoggedInSession) -> [Action]
     var isRelaying: Bool { get }
     var user: String { get }
     var database: String { get }
@@ -18,5 +24,10 @@ protocol LoginMachine {
     mutating func upstreamFailed(_ message: String, hint: String?) -> [Action]
 }
 
-extension PostgresProxyHandshake: LoginMachine {}
-extension MySQLProxyHandshake: LoginMachine {}
+extension PostgresProxyHandshake: LoginMachine {
+    var reuseKey: (canonical: String, description: String, details: any Sendable)? { sessionKey.map { ($0.canonical, $0.description, $0) } }
+}
+
+extension MySQLProxyHandshake: LoginMachine {
+    var reuseKey: (canonical: String, description: String, details: any Sendable)? { sessionKey.map { ($0.canonical, $0.description, $0) } }
+}

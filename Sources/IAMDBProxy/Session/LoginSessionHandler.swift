@@ -19,6 +19,12 @@ protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, Senda
     var password: LoginPassword? { get set }
     /// The backoff of a login the server throttled.
     var throttle: LoginThrottle { get set }
+    /// The engine's reset of a session parked after its client (session reuse).
+    associatedtype Reset: SessionReset
+    /// With `session_reuse`: this client's turn with its upstream session.
+    var reuse: ReuseTurn? { get set }
+    /// The parked session this client was given, instead of a login of its own.
+    var handedOut: Machine.LoggedInSession? { get set }
 
     func perform(_ actions: [Machine.Action])
     /// The listener's handshake timeout passed before the session was relaying.
@@ -232,6 +238,25 @@ extension LoginSessionHandler {
             finish(error: nil, reason: "cannot start relaying: \(error)")
             return nil
         }
+    }
+
+    /// For `.connectUpstream` with `session_reuse`: the client gets a parked session with its
+    /// key, if one waits on this event loop, instead of a login (the loop's warm sessions for the
+    /// key are topped up either way). False when the client is to log in.
+    func handOutParkedSession(on eventLoop: any EventLoop) -> Bool {
+        let pool = runtime.sessionPool
+        guard pool.isOn, let key = machine.reuseKey else { return false }
+        let turn = ReuseTurn(pool: pool, key: key.canonical, keyDescription: key.description)
+        reuse = turn
+        guard let parked = turn.takeParked(on: eventLoop, details: key.details, watcher: Reset.self),
+            let session = parked.state as? Machine.LoggedInSession
+        else { return false }
+        upstream?.adopt(parked.channel)
+        record.upstreamChosen(upstream?.address)
+        logger.debug("handing out a parked session", metadata: ["uses": "\(turn.uses)"])
+        handedOut = session
+        perform(machine.handOut(session))
+        return true
     }
 
     /// For `userInboundEventTriggered`: true (and the connection closing) when the event asks a
