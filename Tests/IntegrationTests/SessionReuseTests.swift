@@ -271,6 +271,7 @@ import Testing
         #expect(try admin.metric("iam_db_proxy_session_reuse_handouts_total{listener=\"pg\",source=\"warm\"}") == 1)
         #expect(try admin.metric("iam_db_proxy_session_reuse_handouts_total{listener=\"pg\",source=\"login\"}") == 1)
         #expect(try admin.metric("iam_db_proxy_session_reuse_parked{listener=\"pg\"}") == 2)
+        #expect(try admin.metric("iam_db_proxy_session_reuse_warm{listener=\"pg\"}") == 2)
     }
 
     @Test func aWarmLoginTheServerRefusesIsLoggedAndHeldBackNotRetriedInALoop() async throws {

@@ -88,6 +88,9 @@ extension ProxyServer: AdminStatus {
             .init(name: "iam_db_proxy_session_reuse_parked", type: "gauge",
                   help: "Upstream sessions reset and parked for the next client (session_reuse listeners); sessions in use are connections_active.",
                   samples: listeners.filter(\.sessionPool.isOn).map { ([("listener", $0.configuration.name)], Double($0.sessionPool.parkedCount)) }),
+            .init(name: "iam_db_proxy_session_reuse_warm", type: "gauge",
+                  help: "Of the parked sessions, those logged in ahead of time that have served no client yet (min_idle).",
+                  samples: listeners.filter(\.sessionPool.isOn).map { ([("listener", $0.configuration.name)], Double($0.sessionPool.warmCount)) }),
             .init(name: "iam_db_proxy_bytes_relayed_total", type: "counter", help: "Bytes relayed after login, by direction.",
                   samples: listeners.flatMap { runtime in [
                       ([("listener", runtime.configuration.name), ("direction", "client_to_server")], Double(runtime.bytesUp.value)),

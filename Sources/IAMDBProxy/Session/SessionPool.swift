@@ -89,6 +89,8 @@ final class SessionPool: Sendable {
     /// Sessions whose client ended cleanly are reset and parked (`mode: reuse`); in `warm` each serves one client.
     var parksAfterUse: Bool { settings.mode == .reuse }
     var parkedCount: Int { state.withLock { $0.count } }
+    /// Parked sessions that have served no client yet (logged in ahead of time).
+    var warmCount: Int { state.withLock { $0.byKey.values.reduce(0) { $0 + $1.filter { $0.parked.uses == 0 }.count } } }
     func makeID() -> Int { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     /// Why a session born at `bornAt` that has served `uses` clients may not serve another.
