@@ -138,6 +138,15 @@ import Testing
                                               file: "f").listeners[0].sessionReuse.mode == .reuse)
     }
 
+    @Test func resolveMapsHostNamesToAddresses() throws {
+        let listener = "listeners:\n  - {engine: postgres, listen: 127.0.0.1:1, upstream: db.example:5432}\n"
+        let read = try ConfigurationLoader.parse("resolve:\n  DB.example: 10.0.3.17\n  other.example: \"::1\"\n" + listener, file: "f")
+        #expect(read.resolve == ["db.example": "10.0.3.17", "other.example": "::1"])
+        problemsNameKeyLineAndFix(yaml: "resolve:\n  db.example: db-1.internal\n" + listener, line: 2, keyPath: "resolve.db.example",
+                                  message: "must be an IPv4 or IPv6 address")
+        problemsNameKeyLineAndFix(yaml: "resolve: [db.example]\n" + listener, line: 1, keyPath: "resolve", message: "must be a mapping")
+    }
+
     @Test func duplicateListenAddressIsRefused() {
         let yaml = """
             listeners:

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Yams
 
 /// Reads the YAML configuration file. Walks the YAML tree itself (rather than decoding into
@@ -102,7 +103,9 @@ struct ConfigurationReader {
     }
 
     func proxy(_ root: Node) throws(ConfigurationError) -> ProxyConfiguration {
-        let top = try mapping(root, "", known: ["aws", "http", "listeners", "max_connections", "min_sigterm_delay", "max_sigterm_delay", "exit_zero_on_sigterm"])
+        let top = try mapping(root, "", known: [
+            "aws", "http", "listeners", "max_connections", "min_sigterm_delay", "max_sigterm_delay", "exit_zero_on_sigterm", "resolve",
+        ])
         var configuration = ProxyConfiguration()
         // Every section is read even after a problem, so one run shows every problem (the first of each).
         var problems: [ConfigurationError] = []
@@ -117,6 +120,7 @@ struct ConfigurationReader {
         }
         collect { () throws(ConfigurationError) in if let awsNode = top["aws"] { configuration.aws = try aws(awsNode) } }
         collect { () throws(ConfigurationError) in if let httpNode = top["http"] { configuration.http = try http(httpNode) } }
+        collect { () throws(ConfigurationError) in if let resolveNode = top["resolve"] { configuration.resolve = try resolve(resolveNode) } }
         guard let listenersNode = top["listeners"] else {
             try ConfigurationError.throwAll(problems + [error(root, "listeners", "missing; add at least one listener")])
             return configuration
@@ -133,6 +137,22 @@ struct ConfigurationReader {
         collect { () throws(ConfigurationError) in try checkUnique(read) }
         try ConfigurationError.throwAll(problems)
         return configuration
+    }
+
+    /// `resolve:` host → IP address.
+    func resolve(_ node: Node) throws(ConfigurationError) -> [String: String] {
+        guard case .mapping(let mapping) = node else { throw error(node, "resolve", "must be a mapping of host names to IP addresses") }
+        var addresses: [String: String] = [:]
+        for (key, value) in mapping {
+            guard case .scalar(let host) = key, !host.string.isEmpty else { throw error(key, "resolve", "keys must be host names") }
+            let path = "resolve.\(host.string)"
+            guard let address = try string(value, path), (try? SocketAddress(ipAddress: address, port: 0)) != nil else {
+                throw error(value, path, "must be an IPv4 or IPv6 address, such as 10.0.3.17 (a name would need DNS, which this key replaces)")
+            }
+            guard addresses[host.string.lowercased()] == nil else { throw error(key, path, "appears twice") }
+            addresses[host.string.lowercased()] = address
+        }
+        return addresses
     }
 
     func aws(_ node: Node) throws(ConfigurationError) -> ProxyConfiguration.AWSSettings {

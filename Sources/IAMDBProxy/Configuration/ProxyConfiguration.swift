@@ -52,6 +52,8 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public static let defaultMaxSigtermDelay: Double = 25
     /// Exit 0 after SIGTERM even when sessions had to be cut.
     public var exitZeroOnSigterm = false
+    /// `resolve:`: upstream host names dialed at a fixed address (host → IP), like curl's `--resolve`.
+    public var resolve: [String: String] = [:]
 
     public init(aws: AWSSettings = .init(), listeners: [ListenerConfiguration] = [], maxConnections: Int? = nil) {
         self.aws = aws

@@ -40,6 +40,11 @@ extension ProxyServer {
         for setting in restartOnlySettings(new) {
             logger.warning("configuration reload: \(setting) changes need a restart; keeping the running value")
         }
+        if new.resolve != hostOverridesInUse.withLock({ $0 }) {
+            hostOverrides.replace(with: new.resolve)
+            hostOverridesInUse.withLock { $0 = new.resolve }
+            logger.info("configuration reload: resolve changed; new connections use it", metadata: ["hosts": "\(new.resolve.keys.sorted().joined(separator: ","))"])
+        }
         let running = bound.withLock { $0 }
         let wanted = Dictionary(new.listeners.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var kept: [BoundListener] = []

@@ -20,10 +20,14 @@ public final class ProxyServer: Service, Sendable {
     let engines = EngineState()
     let limits: ConnectionLimits
     let metrics = ProxyMetrics()
+    /// `resolve:`, shared by every listener's dials and replaced by a reload.
+    let hostOverrides: HostOverrides
     /// The listeners accepting now (changed by a reload).
     let bound = Mutex<[BoundListener]>([])
     /// Configured listeners that are not listening (a reload could not bind them): not ready.
     let unbound = Mutex<[String]>([])
+    /// The `resolve:` map in force (the configuration's, until a reload changes it).
+    let hostOverridesInUse: Mutex<[String: String]>
     let started = Atomic(false)
     let shuttingDown = Atomic(false)
     /// `POST /quitquitquit` asks for the same graceful shutdown as SIGTERM.
@@ -36,6 +40,8 @@ public final class ProxyServer: Service, Sendable {
         self.group = group
         awsEnvironment = environment
         limits = ConnectionLimits(maxOverall: configuration.maxConnections)
+        hostOverrides = HostOverrides(configuration.resolve)
+        hostOverridesInUse = Mutex(configuration.resolve)
         let chain = DefaultCredentialChain.make(profile: configuration.aws.profile, environment: environment)
         tokens = TokenCache(credentials: CredentialCache(provider: chain, logger: logger))
     }
@@ -59,7 +65,7 @@ public final class ProxyServer: Service, Sendable {
                 configuration: listener, defaultRegion: configuration.aws.region,
                 aws: (environment: awsEnvironment, profile: configuration.aws.profile), tokens: tokens,
                 clientALPN: clientALPN ?? listener.engine.behaviour(sharing: engines).clientALPN, limits: limits, metrics: metrics,
-                logger: logger)
+                logger: logger, hostOverrides: hostOverrides)
         } catch {
             throw ProxyStartError(listener: listener.name, reason: "\(error)")
         }

@@ -33,7 +33,7 @@ final class ListenerRuntime: Sendable {
     init(configuration: ListenerConfiguration, defaultRegion: String?, aws: (environment: AWSEnvironment, profile: String?) = (.process, nil),
          tokens: TokenCache, clientALPN: [String],
          limits: ConnectionLimits, metrics: ProxyMetrics, logger: Logger,
-         credentials: (any LoginCredentialSource)? = nil, resolver: (any UpstreamResolver)? = nil) throws {
+         credentials: (any LoginCredentialSource)? = nil, resolver: (any UpstreamResolver)? = nil, hostOverrides: HostOverrides = HostOverrides()) throws {
         self.configuration = configuration
         self.limits = limits
         let region = try RegionResolution.region(explicit: configuration.iamRegion, host: configuration.signingHost, fallback: defaultRegion)
@@ -59,7 +59,8 @@ final class ListenerRuntime: Sendable {
         upstreamDial = UpstreamDial(
             resolver: resolver, connectTimeout: .milliseconds(Int64(configuration.connectTimeoutSeconds * 1000)), tls: upstreamTLS,
             tlsSettings: configuration.tls, writeBufferWaterMark: GlueHandler.writeBufferWaterMark,
-            reportFailure: { reason in metrics.increment(ProxyMetrics.upstreamFailures, [("listener", listenerName), ("reason", reason)]) })
+            reportFailure: { reason in metrics.increment(ProxyMetrics.upstreamFailures, [("listener", listenerName), ("reason", reason)]) },
+            hostOverrides: hostOverrides)
         var logger = logger
         logger[metadataKey: "listener"] = "\(configuration.name)"
         self.logger = logger
@@ -70,7 +71,8 @@ final class ListenerRuntime: Sendable {
     func watchUpstreamForParkedSessions(on eventLoop: any EventLoop) {
         guard sessionPool.isOn else { return }
         let upstream = configuration.upstream
-        sessionPool.watchUpstream(host: upstream.host, port: upstream.port, on: eventLoop, lookup: SystemAddressLookup.all)
+        let overrides = upstreamDial.hostOverrides
+        sessionPool.watchUpstream(host: upstream.host, port: upstream.port, on: eventLoop, lookup: { overrides.lookup(host: $0, port: $1) })
     }
 
     func makeConnectionID() -> Int { nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue }

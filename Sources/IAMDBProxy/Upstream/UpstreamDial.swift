@@ -13,4 +13,6 @@ struct UpstreamDial: Sendable {
     /// Called with the metrics reason for each problem reaching the server during login:
     /// connect, tls, timeout or closed.
     let reportFailure: @Sendable (_ reason: String) -> Void
+    /// The `resolve:` map: hosts dialed at a fixed address.
+    var hostOverrides = HostOverrides()
 }

@@ -43,7 +43,9 @@ final class UpstreamLink {
         } else {
             connected = dial.resolver.target(on: eventLoop).flatMap { target in
                 link.value.target = target
-                return link.value.makeBootstrap(attempt: attempt).connect(host: target.host, port: target.port)
+                let bootstrap = link.value.makeBootstrap(attempt: attempt)
+                if let address = link.value.dial.hostOverrides.address(for: target) { return bootstrap.connect(to: address) }
+                return bootstrap.connect(host: target.host, port: target.port)
             }
         }
         connected.whenComplete { result in link.value.connectFinished(result, attempt: attempt) }
@@ -158,7 +160,8 @@ final class UpstreamLink {
         dial.reportFailure(UpstreamFailure.reason(error))
         // The certificate the server presented, if the handshake got that far: it tells an
         // expired or not-yet-valid certificate from one no trusted CA signed.
-        let (message, hint) = UpstreamFailure.describe(error, upstream: target, tls: dial.tlsSettings, presented: peerCertificate)
+        var (message, hint) = UpstreamFailure.describe(error, upstream: target, tls: dial.tlsSettings, presented: peerCertificate)
+        if let address = dial.hostOverrides.address(for: target) { message += " (dialed \(address.ipAddress ?? "?") as resolve: says)" }
         delegate?.upstreamFailed(message, hint: hint)
     }
 
