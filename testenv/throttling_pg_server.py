@@ -9,7 +9,8 @@ the PostgreSQL protocol documentation, sharing no code with the proxy.
 
 The token must be signed for a host the verifier's `pg` service lists (give the proxy's
 listener iam_host/iam_default_port). TLS is required (SSLRequest, then the handshake). After a
-login every simple Query gets one row with one column: the user's name; Terminate closes. Each
+login every simple Query gets one row with one column: the user's name (`f` for the proxy's
+`SELECT pg_is_in_recovery()`); Terminate closes. Each
 login appends one JSON line to LOG_FILE: user, outcome (throttled, ok, denied) and the
 verifier's reason — never the token. Binds 127.0.0.1 on a free port and prints it.
 """
@@ -102,8 +103,10 @@ def serve(raw):
             if kind != b"Q":
                 sock.sendall(error("0A000", "only simple queries here"))
                 return
+            # The proxy's stale-DNS guard asks whether this is a standby: it is not.
+            value = b"f" if b"pg_is_in_recovery" in body else user.encode()
             row = message(b"T", struct.pack("!H", 1) + b"user\0" + struct.pack("!IHIhih", 0, 0, 25, -1, -1, 0))
-            row += message(b"D", struct.pack("!HI", 1, len(user)) + user.encode())
+            row += message(b"D", struct.pack("!HI", 1, len(value)) + value)
             row += message(b"C", b"SELECT 1\0") + message(b"Z", b"I")
             sock.sendall(row)
     except (EOFError, OSError, ValueError, struct.error):

@@ -70,7 +70,7 @@ listeners:
   - {{name: mysql, engine: mysql, listen: 127.0.0.1:{PROXY_MY}, upstream: localhost:{mysql_port}, iam_region: us-east-1,
      tls: {{mode: verify-full, ca_file: {self.ca}}}}}
   - {{name: standin, engine: postgres, listen: 127.0.0.1:{PROXY_STANDIN}, upstream: localhost:{STANDIN}, iam_region: us-east-1,
-     handshake_timeout: 60, tls: {{mode: verify-full, ca_file: {self.ca}}}}}
+     handshake_timeout: 60, role: reader, tls: {{mode: verify-full, ca_file: {self.ca}}}}}
 """)
         logfile = open(os.path.join(self.work, "proxy.log"), "w")
         self.proxy = subprocess.Popen([self.args.proxy, "--config", config, "--log-level", "warning"], env=self.proxy_env,

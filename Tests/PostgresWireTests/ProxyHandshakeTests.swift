@@ -366,3 +366,64 @@ extension ProxyHandshakeTests {
         #expect(machine.upstreamConnected() == [.sendToUpstream(FrontendMessages.sslRequest())])
     }
 }
+
+/// The stale-DNS guard of a writer listener: the login is held until the server says it is no standby.
+@Suite struct WritableCheckTests {
+    func loggedInUpToReady(_ machine: inout PostgresProxyHandshake) -> [PostgresProxyHandshake.Action] {
+        _ = machine.tokenReady("TOKEN", wasCached: false)
+        var login = ProxyHandshakeTests().authentication(0)
+        login.writeImmutableBuffer(BackendKey(processID: 7, secretKey: [1, 2, 3, 4]).message)
+        login.writeImmutableBuffer(ProxyHandshakeTests().message("Z", [UInt8(ascii: "I")]))
+        return machine.upstreamBytes(&login)
+    }
+
+    func answer(_ value: String) -> ByteBuffer {
+        let helper = ProxyHandshakeTests()
+        var bytes = helper.message("T", [0, 1] + Array("pg_is_in_recovery\0".utf8) + [0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 1, 255, 255, 255, 255, 0, 0])
+        bytes.writeImmutableBuffer(helper.message("D", [0, 1, 0, 0, 0, 1] + Array(value.utf8)))
+        bytes.writeImmutableBuffer(helper.message("C", Array("SELECT 1\0".utf8)))
+        bytes.writeImmutableBuffer(helper.message("Z", [UInt8(ascii: "I")]))
+        return bytes
+    }
+
+    func guardedMachine() -> PostgresProxyHandshake {
+        var machine = ProxyHandshakeTests().authenticatingMachine()
+        machine.configuration.checksWritable = true
+        return machine
+    }
+
+    @Test func aWriterIsLoggedInOnlyAfterTheServerSaysItIsNoStandby() {
+        var machine = guardedMachine()
+        #expect(loggedInUpToReady(&machine) == [.sendToUpstream(FrontendMessages.query("SELECT pg_is_in_recovery()"))], "nothing to the client yet")
+        var primary = answer("f")
+        let actions = machine.upstreamBytes(&primary)
+        guard actions.count == 3, case .registerBackendKey = actions[0], case .sendToClient(let greeting) = actions[1] else {
+            Issue.record("\(actions)")
+            return
+        }
+        #expect(actions[2] == .startRelaying && machine.isRelaying)
+        var copy = greeting
+        var types: [UInt8] = []
+        while let message = try? BackendMessage.decode(from: &copy) { types.append(message.type) }
+        #expect(types == Array("RKZ".utf8), "the login's answer, none of the check's")
+    }
+
+    @Test func aStandbyIsLeftAndTheLoginStartsOver() {
+        var machine = guardedMachine()
+        _ = loggedInUpToReady(&machine)
+        var standby = answer("t")
+        let actions = machine.upstreamBytes(&standby)
+        guard case .retryReadOnly(let user, let failure) = actions.first, actions.count == 1 else {
+            Issue.record("\(actions)")
+            return
+        }
+        #expect(user == "app" && failure.sqlState == "08001" && failure.reason.contains("stale DNS"))
+        #expect(machine.upstreamConnected() == [.sendToUpstream(FrontendMessages.sslRequest())], "a new connection, from the start")
+        #expect(machine.loggedInSession == nil)
+    }
+
+    @Test func withoutTheGuardTheLoginGoesStraightOn() {
+        var machine = ProxyHandshakeTests().authenticatingMachine()
+        #expect(loggedInUpToReady(&machine).last == .startRelaying)
+    }
+}

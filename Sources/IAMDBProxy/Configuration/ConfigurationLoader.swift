@@ -190,7 +190,7 @@ struct ConfigurationReader {
     static let listenerKeys = [
         "name", "engine", "listen", "upstream", "iam_host", "iam_default_port", "iam_region", "iam_expiration", "tls", "client_tls",
         "users", "connect_timeout", "handshake_timeout", "idle_timeout", "max_connections", "unix_socket_mode", "allow_replication",
-        "allow_remote", "auth", "secret", "session_reuse",
+        "allow_remote", "auth", "secret", "session_reuse", "role",
     ]
 
     func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
@@ -227,6 +227,12 @@ struct ConfigurationReader {
         listener.maxConnections = try integer(keys["max_connections"], "\(path).max_connections", range: 1...1_000_000)
         if let allow = try boolean(keys["allow_replication"], "\(path).allow_replication") { listener.allowReplication = allow }
         if let allow = try boolean(keys["allow_remote"], "\(path).allow_remote") { listener.allowRemote = allow }
+        if let roleText = try string(keys["role"], "\(path).role") {
+            guard let role = ListenerConfiguration.Role(rawValue: roleText) else {
+                throw error(keys["role"], "\(path).role", "must be writer or reader (got \(roleText))")
+            }
+            listener.role = role
+        }
         if let problem = listener.remoteListenProblem { throw error(keys["listen"], "\(path).listen", problem) }
         if let tlsNode = keys["tls"] {
             let tls = try mapping(tlsNode, "\(path).tls", known: ["mode", "ca_file", "server_name"])

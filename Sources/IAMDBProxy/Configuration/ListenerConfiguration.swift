@@ -142,6 +142,13 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var connectTimeoutSeconds: Double = 10
     public var handshakeTimeoutSeconds: Double = 10
     public var sessionReuse = SessionReuseSettings()
+    /// What the upstream is for: the writer (the default: a login that reaches a read-only
+    /// standby, a stale DNS answer after a failover, is retried) or a reader.
+    public var role = Role.writer
+
+    public enum Role: String, Sendable, Equatable, CaseIterable {
+        case writer, reader
+    }
 
     public init(name: String, engine: Engine, listen: HostAndPort, upstream: HostAndPort) {
         self.init(name: name, engine: engine, listen: .tcp(listen), upstream: upstream)

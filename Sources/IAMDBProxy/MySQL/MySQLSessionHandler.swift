@@ -113,7 +113,7 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
             case .retryWithFreshToken(let user):
                 retryWithFreshToken(user: user)
             case .retryThrottled(let user, let failure):
-                if !retryThrottled(user: user) { fail(failure) }
+                if !retryLater(user: user, because: .throttled) { fail(failure) }
             case .loggedIn(let upstreamConnectionID):
                 if let address = upstream?.address {
                     state.sessions.register(connectionID, .init(

@@ -11,6 +11,7 @@ extension ProxyMetrics {
     static let loginFailures = "iam_db_proxy_login_failures_total"
     static let upstreamFailures = "iam_db_proxy_upstream_failures_total"
     static let throttledLogins = "iam_db_proxy_login_throttled_total"
+    static let staleDNSRetries = "iam_db_proxy_stale_dns_retries_total"
     static let reuseHandouts = "iam_db_proxy_session_reuse_handouts_total"
     static let reuseResets = "iam_db_proxy_session_reuse_resets_total"
     static let reuseDiscards = "iam_db_proxy_session_reuse_discards_total"
@@ -26,6 +27,7 @@ extension ProxyMetrics {
         upstreamFailures: ("counter", "Upstream connection problems during login, by reason: connect, tls, timeout, closed."),
         reloads: ("counter", "Configuration reloads (SIGHUP), by result: ok or failed."),
         throttledLogins: ("counter", "Logins the server throttled (too many IAM authentications at once), by outcome: retried (after a jittered backoff) or gave_up (no time left in handshake_timeout; the client got the server's error)."),
+        staleDNSRetries: ("counter", "Logins of writer listeners that reached a read-only standby (a stale DNS answer), by outcome: retried (on a new connection, the name resolved afresh) or gave_up (no time left in handshake_timeout)."),
         reuseHandouts: ("counter", "Logged-in sessions of session_reuse listeners, by source: warm (logged in ahead of time), parked (reset after an earlier client) or login (logged in for the client)."),
         reuseResets: ("counter", "Resets (DISCARD ALL) of upstream sessions whose client ended cleanly, by result: ok or failed."),
         reuseWarmFailures: ("counter", "Logins of warm sessions (min_idle) that failed; the next for that key and event loop waits 5 s."),

@@ -35,7 +35,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
         self.cancels = cancels
         machine = PostgresProxyHandshake(configuration: .init(
             clientTLSAvailable: runtime.clientTLS != nil, allowedUsers: runtime.configuration.users.map(Set.init),
-            allowReplication: runtime.configuration.allowReplication))
+            allowReplication: runtime.configuration.allowReplication, checksWritable: runtime.configuration.role == .writer))
         record = SessionRecord(runtime: runtime)
     }
 
@@ -120,7 +120,9 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
             case .retryWithFreshToken(let user):
                 retryWithFreshToken(user: user)
             case .retryThrottled(let user, let failure):
-                if !retryThrottled(user: user) { finish(error: failure.error, sqlState: failure.sqlState, reason: failure.reason) }
+                if !retryLater(user: user, because: .throttled) { finish(error: failure.error, sqlState: failure.sqlState, reason: failure.reason) }
+            case .retryReadOnly(let user, let failure):
+                if !retryLater(user: user, because: .readOnly) { finish(error: failure.error, sqlState: failure.sqlState, reason: failure.reason) }
             case .registerBackendKey(let server, let client):
                 if let address = upstream?.address {
                     registeredKey = client

@@ -11,7 +11,7 @@ final class PostgresWarmLogin: UpstreamLinkDelegate {
     private let recipe: SessionPool.Recipe
     private let key: PostgresSessionKey
     private let eventLoop: any EventLoop
-    private var machine = PostgresProxyHandshake(configuration: .init())
+    private var machine: PostgresProxyHandshake
     private let upstream: UpstreamLink
     private var upstreamBuffer = ByteBuffer()
     private var password: LoginPassword?
@@ -32,6 +32,7 @@ final class PostgresWarmLogin: UpstreamLinkDelegate {
         self.key = key
         self.runtime = runtime
         self.eventLoop = eventLoop
+        machine = PostgresProxyHandshake(configuration: .init(checksWritable: runtime.configuration.role == .writer))
         upstream = UpstreamLink(dial: runtime.upstreamDial, eventLoop: eventLoop)
     }
 
@@ -62,7 +63,7 @@ final class PostgresWarmLogin: UpstreamLinkDelegate {
                 upstream.startTLS()
             case .startRelaying:
                 park()
-            case .fail(let failure), .retryThrottled(_, let failure):
+            case .fail(let failure), .retryThrottled(_, let failure), .retryReadOnly(_, let failure):
                 // A warm login never adds to a throttled server's load: the pool's back-off applies.
                 end(failure: failure.reason)
             }

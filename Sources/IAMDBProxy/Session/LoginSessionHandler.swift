@@ -135,20 +135,19 @@ extension LoginSessionHandler {
         connectUpstream(user: user)
     }
 
-    /// The server throttled the login: true when another attempt is scheduled after a jittered
-    /// backoff that fits in the handshake timeout (the caller otherwise ends the login with the
-    /// server's error). Counted either way.
-    func retryThrottled(user: String) -> Bool {
+    /// The login must be tried again (`cause`): true when another attempt, on a new connection
+    /// that resolves the name afresh, is scheduled after a jittered backoff that fits in the
+    /// handshake timeout (the caller otherwise ends the login with the server's error). Counted
+    /// either way.
+    func retryLater(user: String, because cause: LoginRetryCause) -> Bool {
         guard let context else { return false }
         let listener = runtime.configuration.name
         guard let delay = throttle.nextDelay(now: .now(), deadline: record.openedAt + runtime.handshakeTimeout, random: .random(in: 0...1)) else {
-            runtime.metrics.increment(ProxyMetrics.throttledLogins, [("listener", listener), ("outcome", "gave_up")])
+            runtime.metrics.increment(cause.metric, [("listener", listener), ("outcome", "gave_up")])
             return false
         }
-        runtime.metrics.increment(ProxyMetrics.throttledLogins, [("listener", listener), ("outcome", "retried")])
-        logger.info("the server throttled the login (too many IAM logins at once); retrying", metadata: [
-            "delay_ms": "\(delay.nanoseconds / 1_000_000)", "retry": "\(throttle.retries)",
-        ])
+        runtime.metrics.increment(cause.metric, [("listener", listener), ("outcome", "retried")])
+        logger.info("\(cause.logLine)", metadata: ["delay_ms": "\(delay.nanoseconds / 1_000_000)", "retry": "\(throttle.retries)"])
         upstream?.close()
         upstreamBuffer.clear()
         let session = loopBound
@@ -279,5 +278,24 @@ extension LoginSessionHandler {
         upstream?.close()
         forgetSession()
         record.ended(channel)
+    }
+}
+
+/// Why a login is tried again after a pause: the log line and the counter for each.
+enum LoginRetryCause {
+    case throttled, readOnly
+
+    var logLine: String {
+        switch self {
+        case .throttled: "the server throttled the login (too many IAM logins at once); retrying"
+        case .readOnly: "logged in to a read-only standby through a writer listener (stale DNS after a failover?); retrying"
+        }
+    }
+
+    var metric: String {
+        switch self {
+        case .throttled: ProxyMetrics.throttledLogins
+        case .readOnly: ProxyMetrics.staleDNSRetries
+        }
     }
 }

@@ -17,13 +17,17 @@ public struct PostgresProxyHandshake: Sendable {
         /// Replication connections (`replication=true|database`) may log in; they can read
         /// every row of the database whatever the table grants, so they are opt-in.
         public var allowReplication: Bool
+        /// The stale-DNS guard of a writer listener: before the client is told it is logged in,
+        /// the server must say it is not a standby (`pg_is_in_recovery()` false).
+        public var checksWritable: Bool
 
         public init(clientTLSAvailable: Bool = false, allowedUsers: Set<String>? = nil, tooManyConnections: Bool = false,
-                    allowReplication: Bool = false) {
+                    allowReplication: Bool = false, checksWritable: Bool = false) {
             self.clientTLSAvailable = clientTLSAvailable
             self.allowedUsers = allowedUsers
             self.tooManyConnections = tooManyConnections
             self.allowReplication = allowReplication
+            self.checksWritable = checksWritable
         }
     }
 
@@ -42,6 +46,10 @@ public struct PostgresProxyHandshake: Sendable {
         /// The server throttled the login: close this upstream connection and start again after a
         /// backoff if the handshake timeout leaves room, else end with `failure` (the server's error).
         case retryThrottled(user: String, failure: LoginFailure)
+        /// Logged in to a standby through a writer listener (a stale DNS answer after a failover):
+        /// close this upstream connection and start again, resolving the name afresh, if the
+        /// handshake timeout leaves room, else end with `failure`.
+        case retryReadOnly(user: String, failure: LoginFailure)
         /// The server's BackendKeyData, and the one the client was given instead.
         case registerBackendKey(server: BackendKey, client: BackendKey)
         /// The session is logged in: relay bytes both ways from now on.
@@ -58,6 +66,7 @@ public struct PostgresProxyHandshake: Sendable {
         case upstreamTLSHandshake
         case authenticating
         case awaitingReady
+        case checkingWritable
         case relaying
         case closed
     }
@@ -85,6 +94,10 @@ public struct PostgresProxyHandshake: Sendable {
     /// client only after AuthenticationOk, so a retried login does not send them twice.
     private var held = ByteBuffer()
     private var negotiation: ByteBuffer?
+    /// While the stale-DNS guard asks: the login's answer for the client, and what to do with it.
+    private var heldLogin: (toClient: ByteBuffer, actions: [Action])?
+    private var inRecovery: Bool?
+    public static let writableCheck = "SELECT pg_is_in_recovery()"
     /// ParameterStatus values after AuthenticationOk, in order.
     private var reportedParameters: [(String, String)] = []
     private var serverKey: BackendKey?
@@ -295,6 +308,8 @@ public struct PostgresProxyHandshake: Sendable {
             }
         case .authenticating, .awaitingReady:
             return readServerMessages(&buffer)
+        case .checkingWritable:
+            return readWritableCheck(&buffer)
         default:
             return []
         }
@@ -331,6 +346,11 @@ public struct PostgresProxyHandshake: Sendable {
                     if let name = body.readNullTerminatedString(), let value = body.readNullTerminatedString() {
                         reportedParameters.append((name, value))
                     }
+                case BackendMessage.readyForQuery where configuration.checksWritable:
+                    phase = .checkingWritable
+                    heldLogin = (toClient, actions)
+                    inRecovery = nil
+                    return [.sendToUpstream(FrontendMessages.query(Self.writableCheck))]
                 case BackendMessage.readyForQuery:
                     phase = .relaying
                     return actions + [.sendToClient(toClient), .startRelaying]
@@ -393,9 +413,54 @@ public struct PostgresProxyHandshake: Sendable {
         return [.fail(LoginFailure(error: message.wireBytes, sqlState: sqlState, reason: "server refused login: \(error?.description ?? "unreadable error")"))]
     }
 
+    /// The answer to the stale-DNS guard's query: one row, `t` or `f`, then ReadyForQuery.
+    private mutating func readWritableCheck(_ buffer: inout ByteBuffer) -> [Action] {
+        while phase == .checkingWritable {
+            let message: BackendMessage
+            do {
+                guard let decoded = try BackendMessage.decode(from: &buffer) else { return [] }
+                message = decoded
+            } catch {
+                return fail(.protocolViolation, "the database server sent an invalid message: \(error)", reason: "upstream: \(error)")
+            }
+            var body = message.body
+            switch message.type {
+            case UInt8(ascii: "D"):
+                if body.readInteger(as: Int16.self) == 1, body.readInteger(as: Int32.self) == 1 {
+                    inRecovery = body.readInteger(as: UInt8.self) == UInt8(ascii: "t")
+                }
+            case BackendMessage.errorResponse:
+                let error = try? ErrorResponse(body: message.body)
+                return fail(.cannotConnect, "iam-db-proxy could not check that the server is writable: \(error?.description ?? "?")",
+                            reason: "\(Self.writableCheck) failed: \(error?.description ?? "?")")
+            case BackendMessage.readyForQuery:
+                guard let inRecovery, let held = heldLogin else {
+                    return fail(.protocolViolation, "the database server's answer to \(Self.writableCheck) had no row", reason: "no pg_is_in_recovery row")
+                }
+                heldLogin = nil
+                guard inRecovery else {
+                    phase = .relaying
+                    return held.actions + [.sendToClient(held.toClient), .startRelaying]
+                }
+                startOver()
+                return [.retryReadOnly(user: user, failure: LoginFailure(
+                    error: ErrorResponse(fatal: .cannotConnect, "the database server is a read-only standby (pg_is_in_recovery() is true), not the writer this listener is for",
+                                         hint: "After a failover the endpoint's DNS name takes a while to move; if this listener is meant for a standby, set role: reader.").encoded(),
+                    sqlState: SQLState.cannotConnect.rawValue, reason: "logged in to a standby (pg_is_in_recovery() true): stale DNS?"))]
+            default:
+                // RowDescription, CommandComplete, notices, notifications: nothing to decide on.
+                continue
+            }
+        }
+        return []
+    }
+
     /// Back to before dialing, for another login on a new upstream connection.
     private mutating func startOver() {
         phase = .connecting
+        heldLogin = nil
+        reportedParameters = []
+        serverKey = nil
         token = nil
         pendingAuthentication = nil
         scram = nil
