@@ -2,24 +2,36 @@ import Foundation
 import TestSupport
 
 /// A PostgreSQL 15 cluster of its own for one test, when the shared one cannot show something
-/// without disturbing other tests (a server certificate of another kind). TLS with `certificate`
-/// and `key`, SCRAM for TCP logins, trust on its Unix socket; stopped and removed when released.
+/// without disturbing other tests (a server certificate of another kind, a streaming-replication
+/// pair). TLS with `certificate` and `key`, `tcpAuthentication` for TCP logins (SCRAM unless
+/// given), trust on its Unix socket (replication too); a hot standby of another cluster with
+/// `standbyOf`. Stopped and removed when released.
 final class TemporaryPostgres {
     static let bin = "/usr/lib/postgresql/15/bin"
     let folder: String
     let port: Int
 
-    init(port: Int, certificate: String, key: String) throws {
+    init(port: Int, certificate: String, key: String, listen: String = "127.0.0.1", tcpAuthentication: String = "scram-sha-256",
+         standbyOf primary: TemporaryPostgres? = nil) throws {
         self.port = port
         folder = try LoopbackScript.temporaryFolder("temporary-pg-")
         try FileManager.default.createDirectory(atPath: folder + "/run", withIntermediateDirectories: true)
         try Self.run("/usr/bin/chown", ["-R", "postgres:postgres", folder])
+        if let primary {
+            // A copy of the primary that follows it (-R writes standby.signal and primary_conninfo).
+            try Self.asPostgres(Self.bin + "/pg_basebackup", ["-D", folder + "/data", "-h", primary.folder + "/run", "-p", "\(primary.port)",
+                                                              "-U", "postgres", "-R", "-X", "stream"])
+            try Self.start(folder: folder, configuration: "listen_addresses = '\(listen)'\nport = \(port)\nunix_socket_directories = '\(folder)/run'")
+            return
+        }
         try Self.asPostgres(Self.bin + "/initdb", ["-D", folder + "/data", "-A", "trust", "-U", "postgres"])
         for (source, name) in [(certificate, "server.pem"), (key, "server.key")] {
             try Self.run("/usr/bin/install", ["-o", "postgres", "-m", "0600", source, "\(folder)/data/\(name)"])
         }
+        try "local all all trust\nlocal replication all trust\nhost all all 127.0.0.0/8 \(tcpAuthentication)\n".write(
+            toFile: folder + "/data/pg_hba.conf", atomically: true, encoding: .utf8)
         let configuration = """
-            listen_addresses = '127.0.0.1'
+            listen_addresses = '\(listen)'
             port = \(port)
             unix_socket_directories = '\(folder)/run'
             ssl = on
@@ -27,17 +39,26 @@ final class TemporaryPostgres {
             ssl_key_file = 'server.key'
             password_encryption = 'scram-sha-256'
             """
+        try Self.start(folder: folder, configuration: configuration)
+    }
+
+    /// Appends `configuration` to the cluster's (later lines win) and starts it.
+    private static func start(folder: String, configuration: String) throws {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/data/postgresql.conf"))
         handle.seekToEndOfFile()
         handle.write(Data(("\n" + configuration + "\n").utf8))
         try handle.close()
-        try "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n".write(toFile: folder + "/data/pg_hba.conf", atomically: true, encoding: .utf8)
         // The server must inherit none of this process's pipes (Foundation leaves more than 0-2
         // open in a child), or reading them to the end never ends: Python's close_fds starts it.
-        try Self.run("/usr/bin/python3", [
+        try run("/usr/bin/python3", [
             "-c", "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode)",
-            "/usr/sbin/runuser", "-u", "postgres", "--", Self.bin + "/pg_ctl", "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "60", "start",
+            "/usr/sbin/runuser", "-u", "postgres", "--", bin + "/pg_ctl", "-D", folder + "/data", "-l", folder + "/server.log", "-w", "-t", "60", "start",
         ])
+    }
+
+    /// A standby becomes a primary (a failover's second half).
+    func promote() throws {
+        try Self.asPostgres(Self.bin + "/pg_ctl", ["-D", folder + "/data", "-w", "promote"])
     }
 
     /// SQL as the cluster's superuser over its socket.
