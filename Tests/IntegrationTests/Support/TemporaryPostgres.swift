@@ -20,7 +20,7 @@ final class TemporaryPostgres {
         if let primary {
             // A copy of the primary that follows it (-R writes standby.signal and primary_conninfo).
             try Self.asPostgres(Self.bin + "/pg_basebackup", ["-D", folder + "/data", "-h", primary.folder + "/run", "-p", "\(primary.port)",
-                                                              "-U", "postgres", "-R", "-X", "stream"])
+                                                              "-U", "postgres", "-R", "-X", "stream", "-c", "fast"])
             try Self.start(folder: folder, configuration: "listen_addresses = '\(listen)'\nport = \(port)\nunix_socket_directories = '\(folder)/run'")
             return
         }
