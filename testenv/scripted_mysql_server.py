@@ -10,7 +10,8 @@ login, so a test rotates a password by rewriting it; a changed password also emp
 caching_sha2 cache for that user, as ALTER USER does. The greeting offers caching_sha2_password
 (as MySQL 8 does); a user with another plugin gets an AuthSwitchRequest. TLS is required.
 After the login every COM_QUERY gets one row with one column: the user's name; COM_PING an OK;
-COM_QUIT closes. A user with `"throttle": N` has its first N logins refused, once its password
+COM_QUIT closes; the proxy's `SELECT @@global.read_only …` gets the user's `"read_only"` (0 unless
+set, 1 standing for a replica). A user with `"throttle": N` has its first N logins refused, once its password
 was checked, with RDS Proxy's documented `ERROR 1040 (HY000): IAM authentication rate limit
 exceeded`. Each login appends one JSON line to LOG_FILE: user, plugin, path (fast, full,
 switch+…) and outcome (ok, denied, throttled) — never a password. Binds 127.0.0.1 on a free port
@@ -210,7 +211,10 @@ def serve(raw):
         conn.ok()
         while True:
             command = conn.read()
-            if command[:1] == b"\x03":
+            if command[:1] == b"\x03" and b"@@global.read_only" in command:
+                # The proxy's stale-DNS guard: a user with "read_only": 1 stands for a replica.
+                column_and_row(conn, str(users().get(user, {}).get("read_only", 0)))
+            elif command[:1] == b"\x03":
                 column_and_row(conn, user)
             elif command[:1] == b"\x0e":
                 conn.ok()

@@ -67,21 +67,24 @@ import Testing
         let logFile: String
         let script: LoopbackScript
 
-        /// `throttle`: logins each user has refused as throttled (ERROR 1040) before one gets through.
-        init(env: TestEnvironment, users: [String: (plugin: String, password: String)], throttle: Int = 0) throws {
+        /// `throttle`: logins each user has refused as throttled (ERROR 1040) before one gets through;
+        /// `readOnly`: the server says it is read-only (a replica).
+        init(env: TestEnvironment, users: [String: (plugin: String, password: String)], throttle: Int = 0, readOnly: Bool = false) throws {
             let folder = try LoopbackScript.temporaryFolder("scripted-mysql-")
             usersFile = folder + "/users.json"
             logFile = folder + "/logins.log"
-            try Self.write(users, to: usersFile, throttle: throttle)
+            try Self.write(users, to: usersFile, throttle: throttle, readOnly: readOnly)
             script = try LoopbackScript("scripted_mysql_server.py", [env.dir + "/ca/server.pem", env.dir + "/ca/server.key", usersFile, logFile])
         }
 
-        static func write(_ users: [String: (plugin: String, password: String)], to file: String, throttle: Int = 0) throws {
-            let document = users.mapValues { ["plugin": $0.plugin, "password": $0.password, "throttle": throttle] as [String: Any] }
+        static func write(_ users: [String: (plugin: String, password: String)], to file: String, throttle: Int = 0, readOnly: Bool = false) throws {
+            let document = users.mapValues { ["plugin": $0.plugin, "password": $0.password, "throttle": throttle, "read_only": readOnly ? 1 : 0] as [String: Any] }
             try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: file), options: .atomic)
         }
 
-        func rotate(_ users: [String: (plugin: String, password: String)]) throws { try Self.write(users, to: usersFile) }
+        func rotate(_ users: [String: (plugin: String, password: String)], readOnly: Bool = false) throws {
+            try Self.write(users, to: usersFile, readOnly: readOnly)
+        }
 
         /// `user path outcome` for each login so far.
         var logins: [String] {
@@ -98,6 +101,31 @@ import Testing
         #expect(result.status == 0 && result.stdout == "native_user\n", "\(result.stderr)\n\(proxy.logs.text)")
         #expect(server.logins.map { $0.split(separator: " ").last.map(String.init) ?? "" } == ["throttled", "throttled", "ok"])
         #expect(proxy.logs.count("the server throttled the login") == 2)
+    }
+
+    @Test func aWriterListenerThatReachesAReplicaRetriesUntilTheServerIsWritable() async throws {
+        let users = ["native_user": (plugin: "mysql_native_password", password: "native-Pa55")]
+        let server = try ScriptedServer(env: env, users: users, readOnly: true)
+        let fake = try FakeSecretsManager(secrets: ["app/db": ["AWSCURRENT": Self.secretJSON("native_user", "native-Pa55")]])
+        let proxy = try await start(fake, user: "native_user", upstream: "localhost:\(server.script.port)")
+        defer { proxy.stop() }
+        let client = Task.detached { [env] in try proxy.mariadb(env, user: "native_user", "SELECT 1") }
+        #expect(await proxy.logs.waitFor("logged in to a read-only standby through a writer listener"))
+        // The replica becomes the writer (or DNS moves to it): the next retry is handed over.
+        try server.rotate(users, readOnly: false)
+        let result = try await client.value
+        #expect(result.status == 0 && result.stdout == "native_user\n", "\(result.stderr)\n\(proxy.logs.text.suffix(2_000))")
+    }
+
+    @Test func aReplicaThatStaysReadOnlyIsRefusedWithTheReason() async throws {
+        let server = try ScriptedServer(env: env, users: ["native_user": ("mysql_native_password", "native-Pa55")], readOnly: true)
+        let fake = try FakeSecretsManager(secrets: ["app/db": ["AWSCURRENT": Self.secretJSON("native_user", "native-Pa55")]])
+        let listener = fake.listener(user: "native_user")
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, extraEnvironment: listener.environment,
+                                                 listenerYAML: listener.yaml + "\nhandshake_timeout: 1", upstream: "localhost:\(server.script.port)", engine: "mysql")
+        defer { proxy.stop() }
+        let refused = try proxy.mariadb(env, user: "native_user", "SELECT 1")
+        #expect(refused.stderr.contains("ERROR 1290") && refused.stderr.contains("set role: reader"), "\(refused.stderr)")
     }
 
     @Test func cachingSHA2FastAndFullAuthenticationAndARotation() async throws {

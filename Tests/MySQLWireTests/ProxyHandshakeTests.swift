@@ -96,6 +96,46 @@ import Testing
         #expect(machine.isRelaying)
     }
 
+    /// The stale-DNS guard's answer from MariaDB, with and without CLIENT_DEPRECATE_EOF.
+    static func readOnlyAnswer(_ value: String, deprecateEOF: Bool) -> ByteBuffer {
+        let column: [UInt8] = [3] + Array("def".utf8) + [0, 0, 0, 4] + Array("@@gl".utf8) + [0, 0x0C, 0x3F, 0, 1, 0, 0, 0, 8, 0x81, 0, 0, 0, 0]
+        var packets: [[UInt8]] = [[0x01], column]
+        if !deprecateEOF { packets.append([0xFE, 0, 0, 2, 0]) }
+        packets.append([1] + Array(value.utf8))
+        packets.append(deprecateEOF ? [0xFE, 0, 0, 2, 0, 0, 0] : [0xFE, 0, 0, 2, 0])
+        var buffer = ByteBuffer()
+        for (index, packet) in packets.enumerated() { buffer.writeImmutableBuffer(Fixtures.packet(packet, sequenceID: UInt8(index + 1))) }
+        return buffer
+    }
+
+    @Test(arguments: [false, true])
+    func aWriterListenerAsksWhetherTheServerIsReadOnlyBeforeTheClientGetsItsOK(deprecateEOF: Bool) {
+        var machine = Self.makeMachine()
+        machine.configuration.checksWritable = true
+        _ = machine.start(connectionID: 1, scramble: Self.scramble)
+        var response = Self.responseBytes()
+        _ = machine.clientBytes(&response)
+        #expect(Self.logIn(&machine) == [.sendToUpstream(MySQLWritableCheck.request)], "nothing to the client yet")
+        var writable = Self.readOnlyAnswer("0", deprecateEOF: deprecateEOF)
+        #expect(machine.upstreamBytes(&writable) == [
+            .sendToClient(Fixtures.packet([0, 0, 0, 2, 0, 0, 0], sequenceID: 2)), .loggedIn(upstreamConnectionID: 31), .startRelaying,
+        ])
+
+        var replica = Self.makeMachine()
+        replica.configuration.checksWritable = true
+        _ = replica.start(connectionID: 1, scramble: Self.scramble)
+        var again = Self.responseBytes()
+        _ = replica.clientBytes(&again)
+        _ = Self.logIn(&replica)
+        var readOnly = Self.readOnlyAnswer("1", deprecateEOF: deprecateEOF)
+        let actions = replica.upstreamBytes(&readOnly)
+        guard case .retryReadOnly(let user, let failure) = actions.first, actions.count == 1 else {
+            Issue.record("\(actions)")
+            return
+        }
+        #expect(user == "iam_user" && failure.reason.contains("stale DNS") && !replica.isRelaying)
+    }
+
     @Test func aReusingListenerWithholdsDeprecateEOFRemembersTheLoginAndHandsItOut() throws {
         var machine = Self.makeMachine()
         machine.configuration.reusesSessions = true

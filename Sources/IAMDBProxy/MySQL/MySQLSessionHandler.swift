@@ -39,6 +39,7 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
             allowedUsers: runtime.configuration.users.map(Set.init), listenerName: runtime.configuration.name,
             credential: runtime.configuration.auth.mysqlCredential))
         machine.configuration.reusesSessions = runtime.sessionPool.parksAfterUse
+        machine.configuration.checksWritable = runtime.configuration.role == .writer
         record = SessionRecord(runtime: runtime)
     }
 
@@ -114,6 +115,8 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
                 retryWithFreshToken(user: user)
             case .retryThrottled(let user, let failure):
                 if !retryLater(user: user, because: .throttled) { fail(failure) }
+            case .retryReadOnly(let user, let failure):
+                if !retryLater(user: user, because: .readOnly) { fail(failure) }
             case .loggedIn(let upstreamConnectionID):
                 if let address = upstream?.address {
                     state.sessions.register(connectionID, .init(

@@ -19,6 +19,9 @@ public struct MySQLProxyHandshake: Sendable {
         /// Sessions may serve later clients: CLIENT_DEPRECATE_EOF is not offered, so the
         /// relay can tell where each response ends (`MySQLSessionReuseTracker`).
         public var reusesSessions = false
+        /// The stale-DNS guard of a writer listener: before the client gets the server's OK, the
+        /// server must say it is not read-only (`MySQLWritableCheck`).
+        public var checksWritable = false
 
         public init(greeting: ServerGreeting, clientTLSAvailable: Bool = false, allowedUsers: Set<String>? = nil,
                     tooManyConnections: Bool = false, listenerName: String = "mysql", credential: MySQLUpstreamLogin.Credential = .iamToken) {
@@ -42,6 +45,9 @@ public struct MySQLProxyHandshake: Sendable {
         case learnedGreeting(ServerGreeting)
         /// A cached token was refused: drop it, close this upstream connection, start again.
         case retryWithFreshToken(user: String)
+        /// Logged in to a read-only server through a writer listener (a stale DNS answer): close
+        /// this upstream connection and start again, if the handshake timeout leaves room, else end with `failure`.
+        case retryReadOnly(user: String, failure: LoginFailure)
         /// The server throttled the login: close this upstream connection and start again after a
         /// backoff if the handshake timeout leaves room, else end with `failure` (the server's error).
         case retryThrottled(user: String, failure: LoginFailure)
@@ -73,6 +79,8 @@ public struct MySQLProxyHandshake: Sendable {
     private var loginOK: ByteBuffer?
     private var upstreamConnectionID: UInt32 = 0
     private var handedOut = false
+    /// Asking the server whether it is read-only, after its OK and before the client's.
+    private var writableCheck: MySQLWritableCheck?
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
@@ -205,6 +213,10 @@ public struct MySQLProxyHandshake: Sendable {
     public mutating func upstreamBytes(_ buffer: inout ByteBuffer) -> [Action] {
         var actions: [Action] = []
         while phase == .loggingIn, let frame = PacketFrame.decode(from: &buffer) {
+            if writableCheck != nil {
+                actions += checkedWritable(frame)
+                continue
+            }
             guard var login else { break }
             let steps = login.packet(frame)
             self.login = login
@@ -250,12 +262,14 @@ public struct MySQLProxyHandshake: Sendable {
             case .startTLS: actions.append(.startUpstreamTLS)
             case .greeted(let greeting): actions.append(.learnedGreeting(greeting))
             case .loggedIn(let ok):
-                phase = .relaying
                 loginOK = ok
                 upstreamConnectionID = login?.greeting?.connectionID ?? 0
-                actions.append(.sendToClient(MySQLUpstreamLogin.frame(ok, sequenceID: expectedClientSequenceID &+ 1)))
-                actions.append(.loggedIn(upstreamConnectionID: login?.greeting?.connectionID ?? 0))
-                actions.append(.startRelaying)
+                if configuration.checksWritable {
+                    writableCheck = MySQLWritableCheck()
+                    actions.append(.sendToUpstream(MySQLWritableCheck.request))
+                } else {
+                    actions += loggedIn()
+                }
             case .refused(let error, _) where MySQLThrottledLogin.isThrottle(error):
                 if let response {
                     token = nil
@@ -278,6 +292,40 @@ public struct MySQLProxyHandshake: Sendable {
             if phase != .loggingIn { break }
         }
         return actions
+    }
+
+    /// The server's OK goes to the client on its sequence; the session relays.
+    private mutating func loggedIn() -> [Action] {
+        phase = .relaying
+        return [.sendToClient(MySQLUpstreamLogin.frame(loginOK ?? ByteBuffer(), sequenceID: expectedClientSequenceID &+ 1)),
+                .loggedIn(upstreamConnectionID: upstreamConnectionID), .startRelaying]
+    }
+
+    private mutating func checkedWritable(_ frame: PacketFrame) -> [Action] {
+        guard var check = writableCheck else { return [] }
+        let outcome = check.packet(frame)
+        writableCheck = check
+        switch outcome {
+        case .pending:
+            return []
+        case .writable:
+            writableCheck = nil
+            return loggedIn()
+        case .failed(let reason):
+            writableCheck = nil
+            return fail(.cannotConnect("iam-db-proxy could not check that the server is writable: \(reason)"), reason: "\(MySQLWritableCheck.query): \(reason)")
+        case .readOnly:
+            writableCheck = nil
+            guard let response else { return [] }
+            token = nil
+            loginOK = nil
+            login = makeLogin(response)
+            let error = ErrorPacket(code: 1290, sqlState: "HY000", message: "iam-db-proxy: the database server is read-only (@@read_only or @@innodb_read_only), "
+                                    + "not the writer this listener is for; after a failover the endpoint's DNS name takes a while to move "
+                                    + "(if this listener is meant for a replica, set role: reader)")
+            return [.retryReadOnly(user: response.user, failure: LoginFailure(
+                error, sequenceID: expectedClientSequenceID &+ 1, reason: "logged in to a read-only server (@@read_only): stale DNS?"))]
+        }
     }
 
     private mutating func fail(_ error: ErrorPacket, sequenceID: UInt8? = nil, reason: String) -> [Action] {
