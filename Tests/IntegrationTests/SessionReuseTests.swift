@@ -1,6 +1,7 @@
 import CLibPQ
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// `session_reuse: mode: reuse` against the real PostgreSQL server, through libpq as
@@ -243,6 +244,42 @@ import Testing
         defer { PQfinish(same) }
         #expect(backendPID(same) == pid)
         #expect(value(same, "SHOW search_path") == "pg_catalog", "the reset keeps what the startup set")
+    }
+
+    @Test func aBurstOfConnectionsPerTransactionFailsNothingAndLeavesNoDescriptorBehind() async throws {
+        let adminPort = try await ProxyHarness.freePort()
+        let admin = AdminHTTPTests.Admin(port: adminPort)
+        // A loop per core, warm sessions too, and a short idle timeout so the pool empties itself.
+        let proxy = try await startProxy("min_idle: 2\nidle_timeout: 1", oneLoop: false, topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
+        defer { proxy.stop() }
+        let baseline = try #require(try admin.metric("process_open_fds"))
+        let script = NSTemporaryDirectory() + "select-\(UUID().uuidString).sql"
+        // Each client leaves its session dirty; one that finds another's setting divides by zero and fails the run.
+        try """
+            SELECT (current_setting('search_path') = '"$user", public')::int AS clean \\gset
+            \\if :clean = 0
+            SELECT 1 / 0;
+            \\endif
+            SET search_path TO pg_catalog;
+
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(["PGHOST": "127.0.0.1", "PGPORT": "\(proxy.port)", "PGUSER": env.postgres.iam_user, "PGDATABASE": env.postgres.database,
+                           "PGSSLMODE": "disable", "PGCONNECT_TIMEOUT": "20"]) { $1 }
+        let bench = try runProcess("/usr/bin/pgbench", ["-n", "-C", "-f", script, "-c", "8", "-j", "2", "-t", "150"], environment: environment)
+        #expect(bench.status == 0 && bench.stdout.contains("number of failed transactions: 0"), "\(bench.stdout)\n\(bench.stderr)")
+        #expect(try admin.metric("iam_db_proxy_session_reuse_handouts_total{listener=\"pg\",source=\"parked\"}") ?? 0 > 600,
+                "most of 1,200 connections got a parked session")
+        // Used sessions wait idle_timeout and go; the warm ones (min_idle) are logged in again behind them and stay.
+        func settled() throws -> Bool {
+            let parked = try admin.metric("iam_db_proxy_session_reuse_parked{listener=\"pg\"}") ?? -1
+            return try parked == admin.metric("iam_db_proxy_session_reuse_warm{listener=\"pg\"}") && parked <= 2
+                && admin.metric("process_open_fds") == baseline + parked
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try !settled(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        let metrics = try admin.get("/metrics").body.split(separator: "\n").filter { $0.contains("reuse_parked") || $0.contains("reuse_warm") || $0.contains("open_fds") }
+        #expect(try settled(), "descriptors back to the baseline plus the warm sessions: \(metrics)")
     }
 
     // MARK: Warm sessions
