@@ -43,6 +43,12 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("server-name"), help: "Name the upstream certificate must carry, when not the upstream host.")
     var serverName: String?
 
+    @Option(name: .customLong("role"), help: "writer (default: a login that reaches a read-only server is retried) or reader.")
+    var role: String?
+
+    @Option(name: .customLong("session-reuse"), help: "Reuse logged-in upstream sessions: off (default), warm or reuse (session_reuse.mode).")
+    var sessionReuse: String?
+
     @Option(name: .long, help: "Default AWS region.")
     var region: String?
 
@@ -69,7 +75,8 @@ struct ConfigurationOptions: ParsableArguments {
         let given: [(ConfigurationOverlay.Setting, String?)] = [
             (.config, config), (.engine, engine), (.listen, listen), (.upstream, upstream), (.iamHost, iamHost),
             (.iamDefaultPort, iamDefaultPort), (.iamRegion, iamRegion), (.tlsMode, tlsMode), (.caFile, caFile), (.serverName, serverName),
-            (.users, users.isEmpty ? nil : users.joined(separator: ",")), (.allowRemote, allowRemote ? "true" : nil),
+            (.users, users.isEmpty ? nil : users.joined(separator: ",")), (.allowRemote, allowRemote ? "true" : nil), (.role, role),
+            (.sessionReuse, sessionReuse),
             (.region, region), (.profile, profile), (.httpListen, httpListen), (.readinessChecks, readinessChecks), (.minSigtermDelay, minSigtermDelay),
             (.maxSigtermDelay, maxSigtermDelay), (.exitZeroOnSigterm, exitZeroOnSigterm ? "true" : nil),
         ]

@@ -35,6 +35,21 @@ import Testing
         #expect(fromSDK.aws.region == "ca-central-1")
     }
 
+    @Test func sessionReuseAndRoleFlagsAreTheListenersKeys() throws {
+        let read = try ConfigurationOverlay(flags: [.upstream: "db.example", .sessionReuse: "reuse", .role: "reader"], environment: [:])
+            .configuration().configuration
+        #expect(read.listeners.first?.sessionReuse.mode == .reuse && read.listeners.first?.role == .reader)
+        let fromVariable = try ConfigurationOverlay(flags: [.upstream: "db.example"], environment: ["IAM_DB_PROXY_SESSION_REUSE": "reuse"])
+            .configuration().configuration
+        #expect(fromVariable.listeners.first?.sessionReuse.mode == .reuse)
+        #expect { try ConfigurationOverlay(flags: [.upstream: "db.example", .sessionReuse: "always"], environment: [:]).configuration() } throws: {
+            "\($0)".contains("--session-reuse") && "\($0)".contains("must be off, warm or reuse")
+        }
+        #expect { try ConfigurationOverlay(flags: [.upstream: "db.example", .role: "primary"], environment: [:]).configuration() } throws: {
+            "\($0)".contains("--role") && "\($0)".contains("must be writer or reader")
+        }
+    }
+
     @Test func theHTTPListenOverlayKeepsTheFilesAdminToken() throws {
         let path = try Self.file(Self.fileYAML)
         let read = try ConfigurationOverlay(flags: [.config: path, .httpListen: "127.0.0.1:9191"], environment: [:]).configuration().configuration

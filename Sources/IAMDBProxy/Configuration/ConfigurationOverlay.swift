@@ -10,7 +10,7 @@ import Yams
 public struct ConfigurationOverlay: Sendable {
     /// A setting the command line and the environment can give.
     public enum Setting: String, CaseIterable, Sendable {
-        case config, engine, listen, upstream, iamHost, iamDefaultPort, iamRegion, tlsMode, caFile, serverName, users, allowRemote
+        case config, engine, listen, upstream, iamHost, iamDefaultPort, iamRegion, tlsMode, caFile, serverName, users, allowRemote, role, sessionReuse
         case region, profile, httpListen, adminToken, readinessChecks, minSigtermDelay, maxSigtermDelay, exitZeroOnSigterm
 
         /// The flag, the variable after `IAM_DB_PROXY_`, and the key in a listener or in the file.
@@ -28,6 +28,8 @@ public struct ConfigurationOverlay: Sendable {
             case .serverName: ("--server-name", "SERVER_NAME", "tls.server_name")
             case .users: ("--user", "USERS", "users")
             case .allowRemote: ("--allow-remote", "ALLOW_REMOTE", "allow_remote")
+            case .role: ("--role", "ROLE", "role")
+            case .sessionReuse: ("--session-reuse", "SESSION_REUSE", "session_reuse.mode")
             case .region: ("--region", "REGION", "aws.region")
             case .profile: ("--profile", "PROFILE", "aws.profile")
             case .httpListen: ("--http-listen", "HTTP_LISTEN", "http.listen")
@@ -50,7 +52,8 @@ public struct ConfigurationOverlay: Sendable {
         /// Settings of the one listener described by flags (refused beside a file).
         var isListenerSetting: Bool {
             switch self {
-            case .engine, .listen, .upstream, .iamHost, .iamDefaultPort, .iamRegion, .tlsMode, .caFile, .serverName, .users, .allowRemote: true
+            case .engine, .listen, .upstream, .iamHost, .iamDefaultPort, .iamRegion, .tlsMode, .caFile, .serverName, .users, .allowRemote, .role,
+                 .sessionReuse: true
             case .config, .region, .profile, .httpListen, .adminToken, .readinessChecks, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm: false
             }
         }
@@ -150,7 +153,13 @@ public struct ConfigurationOverlay: Sendable {
             } else {
                 node = Node(given.text)
             }
-            if key.hasPrefix("tls.") { tlsKeys.append((String(key.dropFirst(4)), node)) } else { listenerKeys[key] = node }
+            if key.hasPrefix("tls.") {
+                tlsKeys.append((String(key.dropFirst(4)), node))
+            } else if key.hasPrefix("session_reuse.") {
+                listenerKeys["session_reuse"] = Node.mapping(.init([(Node(String(key.dropFirst("session_reuse.".count))), node)]))
+            } else {
+                listenerKeys[key] = node
+            }
         }
         // The engine's own port when --listen is left out (the file has no such default).
         if listenerKeys["listen"] == nil {
