@@ -38,7 +38,14 @@ import Testing
     @Test func sessionReuseAndRoleFlagsAreTheListenersKeys() throws {
         let read = try ConfigurationOverlay(flags: [.upstream: "db.example", .sessionReuse: "reuse", .role: "reader"], environment: [:])
             .configuration().configuration
-        #expect(read.listeners.first?.sessionReuse.mode == .reuse && read.listeners.first?.role == .reader)
+        #expect(read.listeners.first?.sessionReuse.mode == .reuse && read.listeners.first?.effectiveRole == .reader)
+        // Unless told, an Aurora reader endpoint is for reading, anything else for writing.
+        let readerEndpoint = try ConfigurationOverlay(flags: [.upstream: "mydb.cluster-ro-abc123xyz.us-east-1.rds.amazonaws.com"], environment: [:])
+            .configuration().configuration
+        #expect(readerEndpoint.listeners.first?.role == nil && readerEndpoint.listeners.first?.effectiveRole == .reader)
+        let writerEndpoint = try ConfigurationOverlay(flags: [.upstream: "mydb.cluster-abc123xyz.us-east-1.rds.amazonaws.com"], environment: [:])
+            .configuration().configuration
+        #expect(writerEndpoint.listeners.first?.effectiveRole == .writer)
         let fromVariable = try ConfigurationOverlay(flags: [.upstream: "db.example"], environment: ["IAM_DB_PROXY_SESSION_REUSE": "reuse"])
             .configuration().configuration
         #expect(fromVariable.listeners.first?.sessionReuse.mode == .reuse)

@@ -142,9 +142,15 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var connectTimeoutSeconds: Double = 10
     public var handshakeTimeoutSeconds: Double = 10
     public var sessionReuse = SessionReuseSettings()
-    /// What the upstream is for: the writer (the default: a login that reaches a read-only
-    /// standby, a stale DNS answer after a failover, is retried) or a reader.
-    public var role = Role.writer
+    /// What the upstream is for, as configured: the writer (a login that reaches a read-only
+    /// server, a stale DNS answer after a failover, is retried) or a reader. nil: `effectiveRole`.
+    public var role: Role?
+
+    /// The role in force: as configured, else reader for an Aurora reader endpoint
+    /// (`cluster-ro-`), which leads to read-only instances by design, else writer.
+    public var effectiveRole: Role {
+        role ?? (RDSEndpoint(host: upstream.host)?.kind == .clusterReader ? .reader : .writer)
+    }
 
     public enum Role: String, Sendable, Equatable, CaseIterable {
         case writer, reader

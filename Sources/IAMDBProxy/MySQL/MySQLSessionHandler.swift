@@ -39,7 +39,7 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
             allowedUsers: runtime.configuration.users.map(Set.init), listenerName: runtime.configuration.name,
             credential: runtime.configuration.auth.mysqlCredential))
         machine.configuration.reusesSessions = runtime.sessionPool.parksAfterUse
-        machine.configuration.checksWritable = runtime.configuration.role == .writer
+        machine.configuration.checksWritable = runtime.configuration.effectiveRole == .writer
         record = SessionRecord(runtime: runtime)
     }
 

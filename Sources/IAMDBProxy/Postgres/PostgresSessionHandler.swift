@@ -35,7 +35,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
         self.cancels = cancels
         machine = PostgresProxyHandshake(configuration: .init(
             clientTLSAvailable: runtime.clientTLS != nil, allowedUsers: runtime.configuration.users.map(Set.init),
-            allowReplication: runtime.configuration.allowReplication, checksWritable: runtime.configuration.role == .writer))
+            allowReplication: runtime.configuration.allowReplication, checksWritable: runtime.configuration.effectiveRole == .writer))
         record = SessionRecord(runtime: runtime)
     }
 

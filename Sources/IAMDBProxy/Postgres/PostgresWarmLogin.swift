@@ -32,7 +32,7 @@ final class PostgresWarmLogin: UpstreamLinkDelegate {
         self.key = key
         self.runtime = runtime
         self.eventLoop = eventLoop
-        machine = PostgresProxyHandshake(configuration: .init(checksWritable: runtime.configuration.role == .writer))
+        machine = PostgresProxyHandshake(configuration: .init(checksWritable: runtime.configuration.effectiveRole == .writer))
         upstream = UpstreamLink(dial: runtime.upstreamDial, eventLoop: eventLoop)
     }
 
