@@ -10,8 +10,11 @@ import Testing
 
     init() throws { env = try TestEnvironment.load() }
 
-    func connect(_ port: Int) throws -> OpaquePointer {
-        let connection = try #require(PQconnectdb("host=127.0.0.1 port=\(port) dbname=appdb user=iam_user sslmode=disable connect_timeout=20"))
+    func connect(_ port: Int) throws -> OpaquePointer { try Self.connect(port: port) }
+
+    /// A libpq connection to the proxy on `port` as iam_user (plaintext), with `extra` conninfo.
+    static func connect(port: Int, extra: String = "") throws -> OpaquePointer {
+        let connection = try #require(PQconnectdb("host=127.0.0.1 port=\(port) dbname=appdb user=iam_user sslmode=disable connect_timeout=20 \(extra)"))
         guard PQstatus(connection) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(connection))
             PQfinish(connection)

@@ -27,15 +27,7 @@ import Testing
     }
 
     /// A libpq connection through the proxy; every connection of a test has the same startup (the same key) unless `extra` differs.
-    func connect(_ proxy: ProxyHarness, extra: String = "") throws -> OpaquePointer {
-        let connection = try #require(PQconnectdb("host=127.0.0.1 port=\(proxy.port) dbname=appdb user=iam_user sslmode=disable connect_timeout=20 \(extra)"))
-        guard PQstatus(connection) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(connection))
-            PQfinish(connection)
-            throw HarnessError(description: message)
-        }
-        return connection
-    }
+    func connect(_ proxy: ProxyHarness, extra: String = "") throws -> OpaquePointer { try LibPQTests.connect(port: proxy.port, extra: extra) }
 
     /// The first value of the first row; records the error when the statement failed.
     @discardableResult

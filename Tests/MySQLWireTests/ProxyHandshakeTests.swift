@@ -213,24 +213,32 @@ import Testing
         #expect(cannot.code == 1429 && cannot.message.contains("connection refused. Is it running?"))
     }
 
-    @Test func aRefusedCachedTokenIsRetriedOnceThenReported() throws {
+    /// A machine that has the client's response and is dialing.
+    static func answeredMachine() -> MySQLProxyHandshake {
         var machine = Self.makeMachine()
         _ = machine.start(connectionID: 1, scramble: Self.scramble)
         var response = Self.responseBytes()
         _ = machine.clientBytes(&response)
+        return machine
+    }
+
+    /// One upstream login attempt that the server ends with `error`.
+    static func attempt(_ machine: inout MySQLProxyHandshake, refusedWith error: ErrorPacket, cached: Bool) -> [MySQLProxyHandshake.Action] {
+        var greeting = ByteBuffer()
+        PacketFrame(sequenceID: 0, payload: Fixtures.mariaDBGreeting.encode()).encode(into: &greeting)
+        _ = machine.upstreamBytes(&greeting)
+        _ = machine.upstreamTLSEstablished()
+        _ = machine.tokenReady("token", wasCached: cached)
+        var packet = ByteBuffer()
+        PacketFrame(sequenceID: 3, payload: error.encode()).encode(into: &packet)
+        return machine.upstreamBytes(&packet)
+    }
+
+    @Test func aRefusedCachedTokenIsRetriedOnceThenReported() throws {
+        var machine = Self.answeredMachine()
         let denied = ErrorPacket.accessDenied("Access denied for user 'iam_user'@'localhost' (using password: YES)")
-        func attempt(cached: Bool) -> [MySQLProxyHandshake.Action] {
-            var greeting = ByteBuffer()
-            PacketFrame(sequenceID: 0, payload: Fixtures.mariaDBGreeting.encode()).encode(into: &greeting)
-            _ = machine.upstreamBytes(&greeting)
-            _ = machine.upstreamTLSEstablished()
-            _ = machine.tokenReady("token", wasCached: cached)
-            var error = ByteBuffer()
-            PacketFrame(sequenceID: 3, payload: denied.encode()).encode(into: &error)
-            return machine.upstreamBytes(&error)
-        }
-        #expect(attempt(cached: true).last == .retryWithFreshToken(user: "iam_user"))
-        let (frame, reported) = try #require(Self.errorSent(attempt(cached: true)))
+        #expect(Self.attempt(&machine, refusedWith: denied, cached: true).last == .retryWithFreshToken(user: "iam_user"))
+        let (frame, reported) = try #require(Self.errorSent(Self.attempt(&machine, refusedWith: denied, cached: true)))
         #expect(frame.sequenceID == 2)
         #expect(reported == denied)
     }
@@ -239,20 +247,10 @@ import Testing
         #expect(MySQLThrottledLogin.isThrottle(ErrorPacket(code: 1040, sqlState: "HY000", message: "IAM authentication rate limit exceeded")))
         #expect(MySQLThrottledLogin.isThrottle(ErrorPacket(code: 1040, sqlState: "HY000", message: "Connections rate limit exceeded (100)")))
         #expect(!MySQLThrottledLogin.isThrottle(ErrorPacket(code: 1040, sqlState: "08004", message: "Too many connections")))
-        var machine = Self.makeMachine()
-        _ = machine.start(connectionID: 1, scramble: Self.scramble)
-        var response = Self.responseBytes()
-        _ = machine.clientBytes(&response)
+        var machine = Self.answeredMachine()
         let throttled = ErrorPacket(code: 1040, sqlState: "HY000", message: "IAM authentication rate limit exceeded")
         for _ in 0..<3 {
-            var greeting = ByteBuffer()
-            PacketFrame(sequenceID: 0, payload: Fixtures.mariaDBGreeting.encode()).encode(into: &greeting)
-            _ = machine.upstreamBytes(&greeting)
-            _ = machine.upstreamTLSEstablished()
-            _ = machine.tokenReady("token", wasCached: true)
-            var error = ByteBuffer()
-            PacketFrame(sequenceID: 3, payload: throttled.encode()).encode(into: &error)
-            let actions = machine.upstreamBytes(&error)
+            let actions = Self.attempt(&machine, refusedWith: throttled, cached: true)
             guard case .retryThrottled(let user, let failure) = actions.last else {
                 Issue.record("\(actions)")
                 return
