@@ -3,7 +3,9 @@
 // (they need `--sanitize=fuzzer`, which rebuilds every dependency). Run: scripts/fuzz.sh
 import PackageDescription
 
-let targets = ["FuzzPostgresHandshake", "FuzzMySQLHandshake", "FuzzMySQLCommandFramer", "FuzzConfiguration", "FuzzCredentialDocuments"]
+let targets = [
+    "FuzzPostgresHandshake", "FuzzMySQLHandshake", "FuzzMySQLCommandFramer", "FuzzConfiguration", "FuzzCredentialDocuments", "FuzzSessionReuse",
+]
 
 let package = Package(
     name: "iam-db-proxy-fuzz",

@@ -10,7 +10,7 @@ command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 SECONDS_EACH="${1:-600}"; shift || true
 declare -A DICTIONARY=(
     [FuzzPostgresHandshake]=postgres [FuzzMySQLHandshake]=mysql [FuzzMySQLCommandFramer]=framer
-    [FuzzConfiguration]=configuration [FuzzCredentialDocuments]=credentials
+    [FuzzConfiguration]=configuration [FuzzCredentialDocuments]=credentials [FuzzSessionReuse]=reuse
 )
 TARGETS=("$@"); [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${!DICTIONARY[@]}")
 

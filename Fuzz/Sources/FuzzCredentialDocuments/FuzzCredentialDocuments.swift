@@ -11,7 +11,7 @@ public func fuzzCredentialDocuments(_ start: UnsafePointer<UInt8>, _ count: Int)
     let text = String(decoding: input.dropFirst(), as: UTF8.self)
     switch control % 4 {
     case 0: _ = try? CredentialDocument.credentials(from: text, provider: "fuzz", now: Date(timeIntervalSince1970: 1_800_000_000))
-    case 1: _ = INIFile.parse(text: text)
+    case 1: _ = try? INIFile.parse(text: text)
     case 2: for name in ["AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "Code", "Message"] { _ = XMLText.first(name, in: text) }
     default: _ = ISO8601.parse(text)
     }

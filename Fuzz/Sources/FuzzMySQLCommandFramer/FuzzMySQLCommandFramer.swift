@@ -20,7 +20,18 @@ public func fuzzMySQLCommandFramer(_ start: UnsafePointer<UInt8>, _ count: Int) 
         index += chunk
     }
     // Forwarded bytes may be split differently; what is intercepted must not depend on it.
-    let intercepted = { (outputs: [CommandFramer.Output]) in outputs.filter { if case .intercept = $0 { true } else { false } } }
+    let intercepted = { (outputs: [CommandFramer.Output]) in outputs.filter { if case .forward = $0 { false } else { true } } }
     precondition(intercepted(together) == intercepted(apart), "framing depends on how the bytes arrive")
+    // Followed for session reuse: the commands reported and COM_QUIT held back must not either.
+    var followedWhole = CommandFramer(followsCommands: true, isProxyConnectionID: { $0 > 2_000_000_000 })
+    var followedPieces = CommandFramer(followsCommands: true, isProxyConnectionID: { $0 > 2_000_000_000 })
+    let followedTogether = followedWhole.feed(ByteBuffer(bytes: stream))
+    var followedApart: [CommandFramer.Output] = []
+    index = 0
+    while index < stream.count {
+        followedApart += followedPieces.feed(ByteBuffer(bytes: stream[index..<min(stream.count, index + chunk)]))
+        index += chunk
+    }
+    precondition(intercepted(followedTogether) == intercepted(followedApart), "followed framing depends on how the bytes arrive")
     return 0
 }
