@@ -9,23 +9,29 @@ import NIOCore
 final class MySQLReuseFollower {
     private var tracker = MySQLSessionReuseTracker()
     let session: MySQLLoggedInSession
+    /// Told how the client's turn ended when it was not a clean one.
+    private let turn: ReuseTurn
     /// Asked at a clean COM_QUIT; true when it took the session (COM_QUIT is then not sent on).
     private let cleanEnd: (MySQLReuseFollower) -> Bool
-    /// What was decided at COM_QUIT, if the client sent one.
-    private(set) var endedWith: MySQLSessionReuseTracker.Verdict?
 
-    init(session: MySQLLoggedInSession, cleanEnd: @escaping (MySQLReuseFollower) -> Bool) {
+    init(session: MySQLLoggedInSession, turn: ReuseTurn, cleanEnd: @escaping (MySQLReuseFollower) -> Bool) {
         self.session = session
+        self.turn = turn
         self.cleanEnd = cleanEnd
     }
+
+    /// The client's connection closed: a turn that did not end at a clean COM_QUIT is counted.
+    func clientLeft() { turn.settle(unsafeEnd: nil) }
 
     func clientCommand(_ command: UInt8) { tracker.clientCommand(command) }
 
     /// The client sent COM_QUIT: true when the session was taken for the next client.
     func quit() -> Bool {
-        let verdict = tracker.verdict
-        endedWith = verdict
-        return verdict == .reusable && cleanEnd(self)
+        if case .notReusable(let why) = tracker.verdict {
+            turn.settle(unsafeEnd: why)
+            return false
+        }
+        return cleanEnd(self)
     }
 
     func makeServerHandler() -> MessageObserverHandler<ServerSide> { MessageObserverHandler(observer: ServerSide(follower: self)) }

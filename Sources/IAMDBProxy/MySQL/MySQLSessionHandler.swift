@@ -137,7 +137,7 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     private func startRelayingFollowed(context: ChannelHandlerContext) {
         var follower: MySQLReuseFollower?
         if let reuse, reuse.pool.parksAfterUse, let session = handedOut ?? machine.loggedInSession {
-            follower = MySQLReuseFollower(session: session) { [unowned self] follower in self.park(follower) }
+            follower = MySQLReuseFollower(session: session, turn: reuse) { [unowned self] follower in self.park(follower) }
         }
         self.follower = follower
         let inspector = MySQLCommandInspector(runtime: runtime, sessions: state.sessions, user: machine.user, logger: logger, follower: follower)
@@ -206,14 +206,8 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
 
     func forgetSession() {
         state.sessions.remove(connectionID)
-        if let follower {
-            self.follower = nil
-            switch follower.endedWith {
-            case .notReusable(let why): reuse?.settle(unsafeEnd: why)
-            case nil: reuse?.settle(unsafeEnd: nil)
-            case .reusable: break
-            }
-        }
+        follower?.clientLeft()
+        follower = nil
         if machine.greetedWithoutTLSAndUnanswered, clientBuffer.readableBytes == 0 {
             // A hint on the close line, not a warning of its own: a TCP health check leaves the same way.
             record.hint = "the client left after the greeting without answering; a client that requires TLS (mysql --ssl, ssl-mode=REQUIRED, "

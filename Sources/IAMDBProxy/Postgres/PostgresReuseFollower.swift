@@ -11,15 +11,19 @@ final class PostgresReuseFollower {
     private(set) var session: PostgresLoggedInSession
     /// Set when the server sent something the follower could not read: never reuse.
     private var unreadable: String?
+    /// Told how the client's turn ended when it was not a clean one.
+    private let turn: ReuseTurn
     /// Asked at a clean Terminate; true when it took the session (Terminate is then not sent on).
     private let cleanEnd: (PostgresReuseFollower) -> Bool
-    /// What was decided at Terminate, if the client sent one.
-    private(set) var endedWith: SessionReuseTracker.Verdict?
 
-    init(session: PostgresLoggedInSession, cleanEnd: @escaping (PostgresReuseFollower) -> Bool) {
+    init(session: PostgresLoggedInSession, turn: ReuseTurn, cleanEnd: @escaping (PostgresReuseFollower) -> Bool) {
         self.session = session
+        self.turn = turn
         self.cleanEnd = cleanEnd
     }
+
+    /// The client's connection closed: a turn that did not end at a clean Terminate is counted.
+    func clientLeft() { turn.settle(unsafeEnd: nil) }
 
     var verdict: SessionReuseTracker.Verdict {
         if let unreadable { return .notReusable(unreadable) }
@@ -36,9 +40,10 @@ final class PostgresReuseFollower {
             tracker.clientMessage(type: type)
             return .forward
         }
-        let verdict = self.verdict
-        endedWith = verdict
-        guard verdict == .reusable else { return .forward }
+        if case .notReusable(let why) = verdict {
+            turn.settle(unsafeEnd: why)
+            return .forward
+        }
         return cleanEnd(self) ? .drop : .forward
     }
 

@@ -176,7 +176,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
         guard reuse.pool.parksAfterUse, let session = handedOut ?? machine.loggedInSession else {
             return reuse.relaying(startRelaying(context: context), client: context.channel, runtime: runtime)
         }
-        let follower = PostgresReuseFollower(session: session) { [unowned self] follower in self.park(follower) }
+        let follower = PostgresReuseFollower(session: session, turn: reuse) { [unowned self] follower in self.park(follower) }
         let handlers = follower.makeHandlers()
         self.follower = follower
         reuse.relaying(startRelaying(context: context, observers: ([handlers.client], [handlers.upstream])), client: context.channel, runtime: runtime)
@@ -192,17 +192,6 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
             if let registeredKey { cancels.remove(registeredKey) }
             registeredKey = nil
         } ?? false
-    }
-
-    /// At the client's close: a followed session that was not parked is counted once, with why.
-    private func settleReuse() {
-        guard let follower else { return }
-        self.follower = nil
-        switch follower.endedWith {
-        case .notReusable(let why): reuse?.settle(unsafeEnd: why)
-        case nil: reuse?.settle(unsafeEnd: nil)
-        case .reusable: break
-        }
     }
 
     static func likelyCause(of reason: String) -> String? { PostgresLoginDiagnosis.likelyCause(of: reason) }
@@ -221,7 +210,8 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
 
     func forgetSession() {
         if let registeredKey { cancels.remove(registeredKey) }
-        settleReuse()
+        follower?.clientLeft()
+        follower = nil
         if machine.declinedTLSAwaitingStartup {
             logger.warning("the client asked for TLS and left when told this listener has none", metadata: [
                 "fix": "on loopback connect with sslmode=disable (or prefer); across hosts give this listener client_tls",

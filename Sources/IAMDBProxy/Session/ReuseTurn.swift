@@ -62,8 +62,9 @@ final class ReuseTurn {
         return true
     }
 
-    /// At the client's close: a session that was not parked is counted once. `unsafeEnd`: why the
-    /// engine would not vouch for the end the client made; nil when the client left without its goodbye.
+    /// A session that will not be parked is counted once: at the client's goodbye, with why the
+    /// engine would not vouch for that end (`unsafeEnd`), or at its close without one (nil; nothing
+    /// when the turn was already settled).
     func settle(unsafeEnd: String?) {
         guard !settled, relayed != nil else { return }
         settled = true
