@@ -40,9 +40,7 @@ extension ProxyServer {
         for setting in restartOnlySettings(new) {
             logger.warning("configuration reload: \(setting) changes need a restart; keeping the running value")
         }
-        if new.resolve != hostOverridesInUse.withLock({ $0 }) {
-            hostOverrides.replace(with: new.resolve)
-            hostOverridesInUse.withLock { $0 = new.resolve }
+        if hostOverrides.replace(with: new.resolve) {
             logger.info("configuration reload: resolve changed; new connections use it", metadata: ["hosts": "\(new.resolve.keys.sorted().joined(separator: ","))"])
         }
         let running = bound.withLock { $0 }

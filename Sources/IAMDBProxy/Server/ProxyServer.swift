@@ -26,8 +26,6 @@ public final class ProxyServer: Service, Sendable {
     let bound = Mutex<[BoundListener]>([])
     /// Configured listeners that are not listening (a reload could not bind them): not ready.
     let unbound = Mutex<[String]>([])
-    /// The `resolve:` map in force (the configuration's, until a reload changes it).
-    let hostOverridesInUse: Mutex<[String: String]>
     let started = Atomic(false)
     let shuttingDown = Atomic(false)
     /// `POST /quitquitquit` asks for the same graceful shutdown as SIGTERM.
@@ -41,7 +39,6 @@ public final class ProxyServer: Service, Sendable {
         awsEnvironment = environment
         limits = ConnectionLimits(maxOverall: configuration.maxConnections)
         hostOverrides = HostOverrides(configuration.resolve)
-        hostOverridesInUse = Mutex(configuration.resolve)
         let chain = DefaultCredentialChain.make(profile: configuration.aws.profile, environment: environment)
         tokens = TokenCache(credentials: CredentialCache(provider: chain, logger: logger))
     }

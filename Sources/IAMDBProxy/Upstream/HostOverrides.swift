@@ -11,7 +11,15 @@ final class HostOverrides: Sendable {
 
     init(_ addresses: [String: String] = [:]) { self.addresses = Mutex(Self.lowercased(addresses)) }
 
-    func replace(with addresses: [String: String]) { self.addresses.withLock { $0 = Self.lowercased(addresses) } }
+    /// Puts `addresses` in force; false when they are the ones already in force.
+    @discardableResult
+    func replace(with addresses: [String: String]) -> Bool {
+        let new = Self.lowercased(addresses)
+        return self.addresses.withLock { current in
+            defer { current = new }
+            return current != new
+        }
+    }
 
     /// Where to dial `target`, when the map names its host.
     func address(for target: HostAndPort) -> SocketAddress? {
