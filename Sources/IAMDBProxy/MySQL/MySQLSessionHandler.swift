@@ -22,7 +22,7 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     var upstreamBuffer = ByteBuffer()
     var upstream: UpstreamLink?
     var password: LoginPassword?
-    var throttle = LoginThrottle()
+    var retryBackoff = LoginBackoff()
     private let state: MySQLListenerState
     /// The id in the proxy's greeting (random, reserved until the connection closes).
     private var connectionID: UInt32 = 0

@@ -22,7 +22,7 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     var upstreamBuffer = ByteBuffer()
     var upstream: UpstreamLink?
     var password: LoginPassword?
-    var throttle = LoginThrottle()
+    var retryBackoff = LoginBackoff()
     private let cancels: CancelRegistry
     private var registeredKey: BackendKey?
     typealias Reset = PostgresSessionReset

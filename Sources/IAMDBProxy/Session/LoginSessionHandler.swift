@@ -17,8 +17,8 @@ protocol LoginSessionHandler: ChannelInboundHandler, UpstreamLinkDelegate, Senda
     var upstreamBuffer: ByteBuffer { get set }
     /// The password offered last (a refusal of a cached one forgets it and retries).
     var password: LoginPassword? { get set }
-    /// The backoff of a login the server throttled.
-    var throttle: LoginThrottle { get set }
+    /// The backoff of a login tried again (throttled, or on a read-only server).
+    var retryBackoff: LoginBackoff { get set }
     /// The engine's reset of a session parked after its client (session reuse).
     associatedtype Reset: SessionReset
     /// With `session_reuse`: this client's turn with its upstream session.
@@ -142,12 +142,12 @@ extension LoginSessionHandler {
     func retryLater(user: String, because cause: LoginRetryCause) -> Bool {
         guard let context else { return false }
         let listener = runtime.configuration.name
-        guard let delay = throttle.nextDelay(now: .now(), deadline: record.openedAt + runtime.handshakeTimeout, random: .random(in: 0...1)) else {
+        guard let delay = retryBackoff.nextDelay(now: .now(), deadline: record.openedAt + runtime.handshakeTimeout, random: .random(in: 0...1)) else {
             runtime.metrics.increment(cause.metric, [("listener", listener), ("outcome", "gave_up")])
             return false
         }
         runtime.metrics.increment(cause.metric, [("listener", listener), ("outcome", "retried")])
-        logger.info("\(cause.logLine)", metadata: ["delay_ms": "\(delay.nanoseconds / 1_000_000)", "retry": "\(throttle.retries)"])
+        logger.info("\(cause.logLine)", metadata: ["delay_ms": "\(delay.nanoseconds / 1_000_000)", "retry": "\(retryBackoff.retries)"])
         upstream?.close()
         upstreamBuffer.clear()
         let session = loopBound

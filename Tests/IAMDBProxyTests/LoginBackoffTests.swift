@@ -3,13 +3,13 @@ import Testing
 
 @testable import IAMDBProxy
 
-/// The backoff of a throttled login: growing, jittered, capped, and only inside the deadline.
-@Suite struct LoginThrottleTests {
+/// The backoff of a login tried again (throttled, or on a read-only server): growing, jittered, capped, and only inside the deadline.
+@Suite struct LoginBackoffTests {
     @Test func stepsDoubleFromFiftyMillisecondsToTwoSecondsWithinHalfToAllOfEachStep() {
         let now = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
         let farAway = now + .seconds(3_600)
-        var lowest = LoginThrottle()
-        var highest = LoginThrottle()
+        var lowest = LoginBackoff()
+        var highest = LoginBackoff()
         var steps: [(Int64, Int64)] = []
         for _ in 0..<8 {
             steps.append((lowest.nextDelay(now: now, deadline: farAway, random: 0)!.nanoseconds / 1_000_000,
@@ -22,10 +22,10 @@ import Testing
 
     @Test func noRetryThatCouldNotFinishBeforeTheHandshakeDeadline() {
         let now = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
-        var throttle = LoginThrottle()
+        var backoff = LoginBackoff()
         // 50 ms of wait and 100 ms of login room do not fit in 120 ms.
-        #expect(throttle.nextDelay(now: now, deadline: now + .milliseconds(120), random: 1) == nil)
-        #expect(throttle.retries == 0)
-        #expect(throttle.nextDelay(now: now, deadline: now + .milliseconds(200), random: 1) == .milliseconds(50))
+        #expect(backoff.nextDelay(now: now, deadline: now + .milliseconds(120), random: 1) == nil)
+        #expect(backoff.retries == 0)
+        #expect(backoff.nextDelay(now: now, deadline: now + .milliseconds(200), random: 1) == .milliseconds(50))
     }
 }

@@ -1,10 +1,11 @@
 import NIOCore
 
-/// How long a throttled login waits before it tries again: exponential from 50 ms, capped at
+/// How long a login waits before it tries again (the server throttled it, or it reached a
+/// read-only server through a writer listener): exponential from 50 ms, capped at
 /// 2 s, each wait between half and all of its step (jitter, so the sessions a burst throttled do
 /// not come back at once), and only while the retry can still finish inside the handshake
 /// timeout. Pure: the caller gives the clock and the randomness.
-struct LoginThrottle {
+struct LoginBackoff {
     static let firstStep: TimeAmount = .milliseconds(50)
     static let largestStep: TimeAmount = .seconds(2)
     /// What a retried login needs at least, after its wait, to have a chance to finish.
