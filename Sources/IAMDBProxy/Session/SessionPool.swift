@@ -44,6 +44,15 @@ final class SessionPool: Sendable {
         var recipes: [String: Recipe] = [:]
         /// A warm login that failed holds further ones for that key and loop back until then.
         var warmBackoff: [LoopKey: NIODeadline] = [:]
+
+        /// Takes the first (or last) slot of `key` that `matches` out of the pool.
+        mutating func remove(key: String, last: Bool = false, where matches: (Slot) -> Bool) -> Slot? {
+            guard let slots = byKey[key], let index = last ? slots.lastIndex(where: matches) : slots.firstIndex(where: matches) else { return nil }
+            count -= 1
+            let slot = byKey[key]?.remove(at: index)
+            if byKey[key]?.isEmpty == true { byKey[key] = nil }
+            return slot
+        }
     }
 
     /// A key on one event loop: warm sessions are kept per loop, since a session serves only clients on its own.
@@ -136,13 +145,7 @@ final class SessionPool: Sendable {
     /// ones met on the way are closed and counted.
     func take(key: String, on eventLoop: any EventLoop, now: NIODeadline = .now()) -> Parked? {
         while true {
-            let slot = state.withLock { state -> Slot? in
-                guard let index = state.byKey[key]?.lastIndex(where: { $0.parked.channel.eventLoop === eventLoop }) else { return nil }
-                state.count -= 1
-                let slot = state.byKey[key]?.remove(at: index)
-                if state.byKey[key]?.isEmpty == true { state.byKey[key] = nil }
-                return slot
-            }
+            let slot = state.withLock { $0.remove(key: key, last: true) { $0.parked.channel.eventLoop === eventLoop } }
             guard let slot else { return nil }
             slot.timer?.cancel()
             if now >= slot.parked.bornAt + Self.amount(settings.maxLifetimeSeconds) {
@@ -162,13 +165,7 @@ final class SessionPool: Sendable {
     /// A parked session is unusable (the server closed it or spoke while it waited, or it
     /// waited too long): out of the pool and closed. Nothing when it was taken already.
     func discard(id: Int, key: String, reason: Discard, detail: String?) {
-        let slot = state.withLock { state -> Slot? in
-            guard let index = state.byKey[key]?.firstIndex(where: { $0.parked.id == id }) else { return nil }
-            state.count -= 1
-            let slot = state.byKey[key]?.remove(at: index)
-            if state.byKey[key]?.isEmpty == true { state.byKey[key] = nil }
-            return slot
-        }
+        let slot = state.withLock { $0.remove(key: key) { $0.parked.id == id } }
         guard let slot else { return }
         slot.timer?.cancel()
         close(slot.parked, reason: reason, detail: detail)
