@@ -49,7 +49,7 @@ import Testing
     static let notice = ByteBuffer(string: "NOTICE")
 
     func endingPair() throws -> (client: EmbeddedChannel, upstream: EmbeddedChannel) {
-        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair(serverStream: FramedServerStream<PostgresMessageFraming>(shutdownNotice: Self.notice))
+        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair(serverStream: FramedServerStream<PostgresMessageFraming>(notice: { _ in Self.notice }))
         let client = EmbeddedChannel(handler: clientGlue), upstream = EmbeddedChannel(handler: upstreamGlue)
         try client.connect(to: .init(ipAddress: "127.0.0.1", port: 1)).wait()
         try upstream.connect(to: .init(ipAddress: "127.0.0.1", port: 2)).wait()

@@ -52,7 +52,7 @@ final class HeldResolver: UpstreamResolver, @unchecked Sendable {
 
 /// A password source that never answers: the handler's login waits for it, as for a slow IMDS.
 struct SilentCredentials: LoginCredentialSource {
-    func password(for user: String) async throws -> LoginPassword {
+    func password(for user: String, at server: HostAndPort) async throws -> LoginPassword {
         try await Task.sleep(for: .seconds(3_600))
         throw CancellationError()
     }

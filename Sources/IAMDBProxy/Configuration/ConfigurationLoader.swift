@@ -191,7 +191,7 @@ struct ConfigurationReader {
         "name", "engine", "listen", "upstream", "iam_host", "iam_default_port", "iam_region", "iam_expiration", "tls", "client_tls",
         "users", "connect_timeout", "handshake_timeout", "idle_timeout", "max_connections", "unix_socket_mode", "allow_replication",
         "allow_remote", "auth", "secret", "session_reuse", "role",
-    ]
+    ] + topologyKeys
 
     func listener(_ node: Node, _ path: String, index: Int) throws(ConfigurationError) -> ListenerConfiguration {
         let keys = try mapping(node, path, known: Self.listenerKeys)
@@ -267,6 +267,7 @@ struct ConfigurationReader {
         }
         try readAuth(keys, node, path, into: &listener)
         if let reuseNode = keys["session_reuse"] { listener.sessionReuse = try sessionReuse(reuseNode, "\(path).session_reuse", engine: engine) }
+        listener.topology = try topology(keys, node, path, listener: listener)
         return listener
     }
 

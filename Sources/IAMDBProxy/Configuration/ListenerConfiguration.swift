@@ -145,6 +145,11 @@ public struct ListenerConfiguration: Sendable, Equatable {
     /// What the upstream is for, as configured: the writer (a login that reaches a read-only
     /// server, a stale DNS answer after a failover, is retried) or a reader. nil: `effectiveRole`.
     public var role: Role?
+    /// Aurora-aware routing: the cluster's instances read from a monitoring session.
+    public var topology = TopologySettings()
+
+    /// The instance endpoint pattern when this listener follows an Aurora topology, else nil.
+    public var instanceHostPattern: String? { engine == .postgres ? topology.instancePattern(upstreamHost: upstream.host) : nil }
 
     /// The role in force: as configured, else reader for an Aurora reader endpoint
     /// (`cluster-ro-`), which leads to read-only instances by design, else writer.

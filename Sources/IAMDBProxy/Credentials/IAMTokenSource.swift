@@ -2,18 +2,21 @@ import AWSAuth
 import Logging
 import Foundation
 
-/// IAM database authentication: the password is an RDS auth token for the listener's
-/// signing endpoint and region, signed from the proxy's credentials chain and cached.
+/// IAM database authentication: the password is an RDS auth token for the host dialed (unless
+/// `iam_host` / `iam_default_port` name another) and the listener's region, signed from the
+/// proxy's credentials chain and cached.
 struct IAMTokenSource: LoginCredentialSource {
     let tokens: TokenCache
-    let signingHost: String
-    let signingPort: Int
+    /// `iam_host`: the host every token is signed for, whatever host is dialed.
+    let signingHost: String?
+    /// `iam_default_port`: likewise for the port.
+    let signingPort: Int?
     let region: String
     /// How long a token is reused (`iam_expiration`).
     let lifetime: TimeInterval
 
-    func password(for user: String) async throws -> LoginPassword {
-        let request = RDSTokenRequest(host: signingHost, port: signingPort, user: user, region: region)
+    func password(for user: String, at server: HostAndPort) async throws -> LoginPassword {
+        let request = RDSTokenRequest(host: signingHost ?? server.host, port: signingPort ?? server.port, user: user, region: region)
         let issued: IssuedToken
         do {
             issued = try await tokens.token(for: request, lifetime: lifetime)

@@ -5,8 +5,9 @@ import Logging
 /// today, a password kept in Secrets Manager next. Sessions, the MySQL KILL side login and
 /// `check --connect` all ask here, so a new source gets the cache-refusal retry for free.
 protocol LoginCredentialSource: Sendable {
-    /// The password for `user`, from a cache when one is still good.
-    func password(for user: String) async throws -> LoginPassword
+    /// The password for `user` logging in to `server` (the host dialed: the configured endpoint,
+    /// or an instance a topology chose), from a cache when one is still good.
+    func password(for user: String, at server: HostAndPort) async throws -> LoginPassword
 }
 
 /// Why a source has no password, in words that follow "iam-db-proxy " in the client's error

@@ -35,7 +35,7 @@ final class SecretPasswordSource: LoginCredentialSource {
         self.now = now
     }
 
-    func password(for user: String) async throws -> LoginPassword {
+    func password(for user: String, at server: HostAndPort) async throws -> LoginPassword {
         let current = now()
         let (fresh, fetching) = state.withLock { state -> ((SecretsManagerClient.Secret, String)?, Task<(SecretsManagerClient.Secret, String), any Error>?) in
             if let cached = state.cached, current.timeIntervalSince(cached.fetchedAt) < settings.cacheSeconds { return ((cached.secret, cached.stage), nil) }

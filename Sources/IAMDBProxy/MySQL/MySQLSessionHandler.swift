@@ -197,7 +197,19 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
     /// as the server's. (Cut in the middle of a reply, a client sees a sequence error instead;
     /// telling the two apart would mean parsing every reply.)
     func makeServerStream() -> any ServerStreamEnding {
-        FramedServerStream<MySQLPacketFraming>(shutdownNotice: Self.shutdownNotice)
+        FramedServerStream<MySQLPacketFraming>(notice: Self.notice(for:))
+    }
+
+    static func notice(for reason: SessionEndReason) -> ByteBuffer {
+        switch reason {
+        case .shutdown:
+            return shutdownNotice
+        case .failover(let instance, let writer):
+            return ErrorPacket(
+                code: 1053, sqlState: "08S01",
+                message: "Server shutdown in progress (iam-db-proxy: the cluster failed over; \(instance) is no longer the writer, reconnect to reach \(writer))"
+            ).frame(sequenceID: 1)
+        }
     }
 
     static let shutdownNotice = ErrorPacket(

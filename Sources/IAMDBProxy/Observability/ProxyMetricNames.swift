@@ -12,6 +12,9 @@ extension ProxyMetrics {
     static let upstreamFailures = "iam_db_proxy_upstream_failures_total"
     static let throttledLogins = "iam_db_proxy_login_throttled_total"
     static let staleDNSRetries = "iam_db_proxy_stale_dns_retries_total"
+    static let topologyChanges = "iam_db_proxy_topology_changes_total"
+    static let failoverDetection = "iam_db_proxy_failover_detection_seconds"
+    static let failoverSessionsClosed = "iam_db_proxy_failover_sessions_ended_total"
     static let reuseHandouts = "iam_db_proxy_session_reuse_handouts_total"
     static let reuseResets = "iam_db_proxy_session_reuse_resets_total"
     static let reuseDiscards = "iam_db_proxy_session_reuse_discards_total"
@@ -28,6 +31,9 @@ extension ProxyMetrics {
         reloads: ("counter", "Configuration reloads (SIGHUP), by result: ok or failed."),
         throttledLogins: ("counter", "Logins the server throttled (too many IAM authentications at once), by outcome: retried (after a jittered backoff) or gave_up (no time left in handshake_timeout; the client got the server's error)."),
         staleDNSRetries: ("counter", "Logins of writer listeners that reached a read-only standby (a stale DNS answer), by outcome: retried (on a new connection, the name resolved afresh) or gave_up (no time left in handshake_timeout)."),
+        topologyChanges: ("counter", "Changes in the Aurora topology of listeners that follow one, by kind: writer (a failover or switchover) or readers."),
+        failoverDetection: ("histogram", "Seconds from the first doubt about the writer (a dropped monitoring session, a failed connect) to the new writer confirmed."),
+        failoverSessionsClosed: ("counter", "Client sessions ended (57P01 / ERR 1053 at a message boundary) because their instance stopped being the writer."),
         reuseHandouts: ("counter", "Logged-in sessions of session_reuse listeners, by source: warm (logged in ahead of time), parked (reset after an earlier client) or login (logged in for the client)."),
         reuseResets: ("counter", "Resets (DISCARD ALL) of upstream sessions whose client ended cleanly, by result: ok or failed."),
         reuseWarmFailures: ("counter", "Logins of warm sessions (min_idle) that failed; the next for that key and event loop waits 5 s."),

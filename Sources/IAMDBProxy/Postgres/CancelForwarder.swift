@@ -10,12 +10,13 @@ import PostgresWire
 enum CancelForwarder {
     static func forward(_ key: BackendKey, to target: CancelRegistry.Target, on eventLoop: any EventLoop, timeout: TimeAmount, logger: Logger) {
         let tls = target.tls
+        let host = target.host
         let done = eventLoop.makePromise(of: Void.self)
         ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(CancelHandler(key: key, tls: tls, done: done))
+                    try channel.pipeline.syncOperations.addHandler(CancelHandler(key: key, tls: tls, host: host, done: done))
                 }
             }
             .connect(to: target.address)
@@ -41,12 +42,14 @@ enum CancelForwarder {
         typealias OutboundOut = ByteBuffer
         let key: BackendKey
         let tls: UpstreamTLSContext
+        let host: HostAndPort
         let done: EventLoopPromise<Void>
         var awaitingSSLAnswer = true
 
-        init(key: BackendKey, tls: UpstreamTLSContext, done: EventLoopPromise<Void>) {
+        init(key: BackendKey, tls: UpstreamTLSContext, host: HostAndPort, done: EventLoopPromise<Void>) {
             self.key = key
             self.tls = tls
+            self.host = host
             self.done = done
         }
 
@@ -63,7 +66,7 @@ enum CancelForwarder {
                 return
             }
             do {
-                try context.pipeline.syncOperations.addHandler(try tls.makeHandler(), position: .first)
+                try context.pipeline.syncOperations.addHandler(try tls.makeHandler(for: host), position: .first)
             } catch {
                 fail(context, error)
             }

@@ -10,6 +10,8 @@ final class CancelRegistry: Sendable {
     struct Target: Sendable {
         let address: SocketAddress
         let tls: UpstreamTLSContext
+        /// The host the session dialed: its name is what TLS checks.
+        let host: HostAndPort
         let listener: String
         /// What the server gave: the key the forwarded CancelRequest quotes.
         let serverKey: BackendKey

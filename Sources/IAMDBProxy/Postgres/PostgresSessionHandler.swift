@@ -124,9 +124,9 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
             case .retryReadOnly(let user, let failure):
                 if !retryLater(user: user, because: .readOnly) { finish(error: failure.error, sqlState: failure.sqlState, reason: failure.reason) }
             case .registerBackendKey(let server, let client):
-                if let address = upstream?.address {
+                if let address = upstream?.address, let host = upstream?.target {
                     registeredKey = client
-                    cancels.register(client, .init(address: address, tls: runtime.upstreamTLS, listener: runtime.configuration.name, serverKey: server))
+                    cancels.register(client, .init(address: address, tls: runtime.upstreamTLS, host: host, listener: runtime.configuration.name, serverKey: server))
                 }
             case .startRelaying:
                 startRelayingFollowed(context: context)
@@ -201,7 +201,19 @@ final class PostgresSessionHandler: LoginSessionHandler, RemovableChannelHandler
     /// As PostgreSQL ends sessions at a fast shutdown: FATAL 57P01, which drivers and pools
     /// know as "the server went away; reconnect", whatever the session was doing.
     func makeServerStream() -> any ServerStreamEnding {
-        FramedServerStream<PostgresMessageFraming>(shutdownNotice: Self.shutdownNotice)
+        FramedServerStream<PostgresMessageFraming>(notice: Self.notice(for:))
+    }
+
+    static func notice(for reason: SessionEndReason) -> ByteBuffer {
+        switch reason {
+        case .shutdown:
+            return shutdownNotice
+        case .failover(let instance, let writer):
+            return ErrorResponse(
+                fatal: .adminShutdown, "terminating connection because the cluster failed over: \(instance) is no longer the writer",
+                detail: "iam-db-proxy ends sessions on the old writer so they reconnect to the new one (\(writer)) instead of meeting read-only errors.",
+                hint: "Reconnect: new sessions go to the new writer.").encoded()
+        }
     }
 
     static let shutdownNotice = ErrorResponse(

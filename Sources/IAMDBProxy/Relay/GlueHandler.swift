@@ -25,7 +25,7 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// On the upstream side: the session is to end at the next server message boundary
     /// (`.requested`), or has sent its notice and drops what the server still sends (`.noticeSent`).
     private var ending = Ending.no
-    private enum Ending { case no, requested, noticeSent }
+    private enum Ending: Equatable { case no, requested(SessionEndReason), noticeSent }
 
     private init() {}
 
@@ -92,11 +92,11 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
         counter?.add(buffer.readableBytes)
         if let serverStream {
             if ending == .noticeSent { return }
-            if ending == .requested {
+            if case .requested(let reason) = ending {
                 let passed = serverStream.advance(over: buffer, stoppingAtBoundary: true)
                 buffer = buffer.getSlice(at: buffer.readerIndex, length: passed) ?? ByteBuffer()
                 if buffer.readableBytes > 0 { partner?.partnerWrite(buffer) }
-                if serverStream.isAtBoundary { endWithNotice(context: context) }
+                if serverStream.isAtBoundary { endWithNotice(context: context, reason: reason) }
                 return
             }
             _ = serverStream.advance(over: buffer, stoppingAtBoundary: false)
@@ -105,25 +105,25 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is SessionEndRequest else { return context.fireUserInboundEventTriggered(event) }
+        guard let request = event as? SessionEndRequest else { return context.fireUserInboundEventTriggered(event) }
         // Fired on the client channel; the server's stream is followed on the partner.
-        if serverStream == nil, let partner { partner.endRequested() } else { endRequested() }
+        if serverStream == nil, let partner { partner.endRequested(request.reason) } else { endRequested(request.reason) }
     }
 
     /// Ends the session now if the server's stream is between messages, else at its next boundary.
-    private func endRequested() {
+    private func endRequested(_ reason: SessionEndReason) {
         guard let context else { return }
         guard let serverStream else { return context.close(promise: nil) }
-        if serverStream.isAtBoundary { return endWithNotice(context: context) }
-        ending = .requested
+        if serverStream.isAtBoundary { return endWithNotice(context: context, reason: reason) }
+        ending = .requested(reason)
         context.eventLoop.scheduleTask(in: SessionEndRequest.boundaryWait) { [channel = context.channel] in channel.close(promise: nil) }
     }
 
     /// Sends the client the engine's notice, then closes both sides.
-    private func endWithNotice(context: ChannelHandlerContext) {
+    private func endWithNotice(context: ChannelHandlerContext, reason: SessionEndReason) {
         guard let serverStream, let partner, ending != .noticeSent else { return context.close(promise: nil) }
         ending = .noticeSent
-        partner.partnerWrite(serverStream.shutdownNotice)
+        partner.partnerWrite(serverStream.notice(for: reason))
         partner.partnerClosed()
         context.close(promise: nil)
     }

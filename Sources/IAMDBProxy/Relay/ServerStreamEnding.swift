@@ -9,13 +9,24 @@ protocol ServerStreamEnding: AnyObject {
     /// Moves over server bytes on their way to the client (see `MessageCursor.advance`).
     func advance(over bytes: ByteBuffer, stoppingAtBoundary: Bool) -> Int
     /// The bytes to send the client at a boundary.
-    var shutdownNotice: ByteBuffer { get }
+    func notice(for reason: SessionEndReason) -> ByteBuffer
+}
+
+/// Why the proxy ends a relayed session on purpose.
+enum SessionEndReason: Sendable, Equatable {
+    /// The proxy is shutting down (`max_sigterm_delay` passed).
+    case shutdown
+    /// The session's server is no longer the cluster's writer (`instance`, now a reader or gone;
+    /// `writer`, the new one).
+    case failover(instance: String, writer: String)
 }
 
 /// Asks a session to end (fired into the client channel's pipeline). A relaying session sends
 /// its engine's notice at the next server message boundary, then closes; one still logging in
 /// closes at once.
 struct SessionEndRequest: Sendable {
+    var reason = SessionEndReason.shutdown
+
     /// How long a relaying session may wait for a boundary before it is simply closed.
     static let boundaryWait: TimeAmount = .seconds(1)
 }
@@ -24,11 +35,13 @@ struct SessionEndRequest: Sendable {
 /// the engine's notice.
 final class FramedServerStream<Framing: MessageFraming>: ServerStreamEnding {
     private var cursor = MessageCursor<Framing>()
-    let shutdownNotice: ByteBuffer
+    private let makeNotice: (SessionEndReason) -> ByteBuffer
 
-    init(shutdownNotice: ByteBuffer) {
-        self.shutdownNotice = shutdownNotice
+    init(notice: @escaping (SessionEndReason) -> ByteBuffer) {
+        makeNotice = notice
     }
+
+    func notice(for reason: SessionEndReason) -> ByteBuffer { makeNotice(reason) }
 
     var isAtBoundary: Bool { cursor.isAtBoundary }
 

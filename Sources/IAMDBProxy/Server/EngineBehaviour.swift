@@ -33,6 +33,7 @@ extension ListenerConfiguration.Engine {
                 makeSessionHandler: { PostgresSessionHandler(runtime: $0, cancels: cancels) },
                 prepare: { runtime, group, _ in
                     runtime.watchUpstreamForParkedSessions(on: group.next())
+                    runtime.startTopologyMonitor(probe: PostgresTopologyProbe(), on: group.next())
                     runtime.sessionPool.configureWarming(loops: Array(group.makeIterator()).count) { [weak runtime] recipe, loop in
                         if let runtime { PostgresWarmLogin.start(recipe, runtime: runtime, on: loop) }
                     }

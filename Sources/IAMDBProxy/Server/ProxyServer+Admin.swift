@@ -91,6 +91,16 @@ extension ProxyServer: AdminStatus {
             .init(name: "iam_db_proxy_session_reuse_warm", type: "gauge",
                   help: "Of the parked sessions, those logged in ahead of time that have served no client yet (min_idle).",
                   samples: listeners.filter(\.sessionPool.isOn).map { ([("listener", $0.configuration.name)], Double($0.sessionPool.warmCount)) }),
+            .init(name: "iam_db_proxy_topology_writer", type: "gauge",
+                  help: "1 for the instance the topology monitor last confirmed as the writer (listeners that follow an Aurora topology); 0 while it is in doubt.",
+                  samples: listeners.compactMap { runtime in
+                      guard let router = runtime.router, let writer = router.writer else { return nil }
+                      return ([("listener", runtime.configuration.name), ("instance", writer)], router.isInDoubt ? 0 : 1)
+                  }),
+            .init(name: "iam_db_proxy_topology_readers", type: "gauge", help: "Reader instances in the last topology read (listeners that follow an Aurora topology).",
+                  samples: listeners.compactMap { runtime in
+                      runtime.router.map { ([("listener", runtime.configuration.name)], Double($0.readers.count)) }
+                  }),
             .init(name: "iam_db_proxy_bytes_relayed_total", type: "counter", help: "Bytes relayed after login, by direction.",
                   samples: listeners.flatMap { runtime in [
                       ([("listener", runtime.configuration.name), ("direction", "client_to_server")], Double(runtime.bytesUp.value)),

@@ -224,6 +224,7 @@ struct BoundListener: Sendable {
     func close() async {
         try? await channel.close()
         runtime.sessionPool.closeAll()
+        runtime.stopTopologyMonitor()
         if case .unix(let path) = runtime.configuration.listen { UnixSocketFile.remove(path) }
     }
 }

@@ -25,6 +25,9 @@ final class ListenerRuntime: Sendable {
     let logger: Logger
     /// Upstream sessions parked for the next client (`session_reuse`; empty and unused when off).
     let sessionPool: SessionPool
+    /// With an Aurora topology: where sessions go (also `resolver`), and what keeps it current.
+    let router: AuroraRouter?
+    private let topologyMonitor = Mutex<TopologyMonitor?>(nil)
     private let nextConnectionID = Atomic<Int>(1)
     private let openSessions = Atomic<Int>(0)
 
@@ -38,13 +41,12 @@ final class ListenerRuntime: Sendable {
         self.limits = limits
         let region = try RegionResolution.region(explicit: configuration.iamRegion, host: configuration.signingHost, fallback: defaultRegion)
         self.region = region
-        upstreamTLS = try UpstreamTLSContext(
-            configuration.tls, upstreamHost: configuration.upstream.host, isIPAddress: configuration.upstream.isIPAddress)
+        upstreamTLS = try UpstreamTLSContext(configuration.tls)
         clientTLS = try configuration.clientTLS.map { try ClientTLSContext($0, alpn: clientALPN) }
         switch configuration.auth {
         case .iam:
             self.credentials = credentials ?? IAMTokenSource(
-                tokens: tokens, signingHost: configuration.signingHost, signingPort: configuration.signingPort, region: region,
+                tokens: tokens, signingHost: configuration.iamHost, signingPort: configuration.iamDefaultPort, region: region,
                 lifetime: TimeInterval(configuration.iamExpirationSeconds))
         case .secret(let settings):
             let client = SecretsManagerClient(
@@ -52,7 +54,15 @@ final class ListenerRuntime: Sendable {
                 region: settings.region ?? settings.arnRegion ?? region, endpoint: settings.endpoint)
             self.credentials = credentials ?? SecretPasswordSource(settings: settings, client: client, credentials: tokens.credentials)
         }
-        let resolver = resolver ?? StaticUpstreamResolver(endpoint: configuration.upstream)
+        if resolver == nil, let pattern = configuration.instanceHostPattern {
+            let role: AuroraRouter.Role = configuration.effectiveRole == .writer
+                ? .writer : .reader(fallbackToWriter: configuration.topology.readerFallback == .writer)
+            router = AuroraRouter(endpoint: configuration.upstream, pattern: pattern, role: role,
+                                  waitLimit: .milliseconds(Int64(configuration.connectTimeoutSeconds * 1000)))
+        } else {
+            router = nil
+        }
+        let resolver = resolver ?? router ?? StaticUpstreamResolver(endpoint: configuration.upstream)
         self.resolver = resolver
         self.metrics = metrics
         let listenerName = configuration.name
@@ -69,10 +79,34 @@ final class ListenerRuntime: Sendable {
 
     /// With `session_reuse`: parked sessions are checked against the upstream's DNS answer.
     func watchUpstreamForParkedSessions(on eventLoop: any EventLoop) {
-        guard sessionPool.isOn else { return }
+        // With a topology the monitor drops parked sessions when the writer changes.
+        guard sessionPool.isOn, router == nil else { return }
         let upstream = configuration.upstream
         let overrides = upstreamDial.hostOverrides
         sessionPool.watchUpstream(host: upstream.host, port: upstream.port, on: eventLoop, lookup: { overrides.lookup(host: $0, port: $1) })
+    }
+
+    /// With a topology: makes the monitor (the engine's `probe` logs it in) on `eventLoop`; it
+    /// starts now as `monitor_user` if one is set, else with the first login.
+    func startTopologyMonitor(probe: any TopologyProbe, on eventLoop: any EventLoop) {
+        guard let router else { return }
+        let monitor = TopologyMonitor(router: router, probe: probe, runtime: self, on: eventLoop)
+        topologyMonitor.withLock { $0 = monitor }
+        if let user = configuration.topology.monitorUser { monitor.start(user: user, database: TopologySettings.monitorDatabase) }
+    }
+
+    /// A client logged in as `user` to `database`: the monitor's login, if it has none yet.
+    func noteLogin(user: String, database: String) {
+        guard router != nil else { return }
+        topologyMonitor.withLock { $0 }?.start(user: user, database: database)
+    }
+
+    /// Ends monitoring (shutdown, or the listener was replaced by a reload).
+    func stopTopologyMonitor() {
+        topologyMonitor.withLock { monitor in
+            monitor?.stop()
+            monitor = nil
+        }
     }
 
     func makeConnectionID() -> Int { nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue }
@@ -81,12 +115,14 @@ final class ListenerRuntime: Sendable {
     var handshakeTimeout: TimeAmount { .milliseconds(Int64(configuration.handshakeTimeoutSeconds * 1000)) }
 
 
-    /// Gets a password for `user` (cached or new) and delivers it on `eventLoop`.
-    func fetchPassword(user: String, on eventLoop: any EventLoop,
+    /// Gets a password for `user` logging in to `server` (default: the configured upstream),
+    /// cached or new, and delivers it on `eventLoop`.
+    func fetchPassword(user: String, at server: HostAndPort? = nil, on eventLoop: any EventLoop,
                        _ deliver: @escaping @Sendable (Result<LoginPassword, any Error>) -> Void) {
+        let server = server ?? configuration.upstream
         Task { [credentials] in
             let result: Result<LoginPassword, any Error>
-            do { result = .success(try await credentials.password(for: user)) } catch { result = .failure(error) }
+            do { result = .success(try await credentials.password(for: user, at: server)) } catch { result = .failure(error) }
             eventLoop.execute { deliver(result) }
         }
     }

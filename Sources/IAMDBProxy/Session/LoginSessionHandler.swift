@@ -118,8 +118,11 @@ extension LoginSessionHandler {
         logger.debug("dialing the upstream and getting a password", metadata: [
             "user": "\(user)", "upstream": "\(runtime.resolver.endpoint)", "attempt": "\((upstream?.attempt ?? 0) + 1)",
         ])
-        upstream?.connect()
-        fetchPassword(user: user)
+        let session = loopBound
+        upstream?.connect(targetChosen: { target in
+            if let channel = session.value.context?.channel { session.value.runtime.resolver.sessionChose(channel, target) }
+            session.value.fetchPassword(user: user, at: target)
+        })
     }
 
     /// A cached password was refused: forget it (and its credentials), and log in again.
@@ -158,11 +161,11 @@ extension LoginSessionHandler {
         return true
     }
 
-    private func fetchPassword(user: String) {
+    private func fetchPassword(user: String, at target: HostAndPort) {
         guard let context, let upstream else { return }
         let session = loopBound
         let attempt = upstream.attempt
-        runtime.fetchPassword(user: user, on: context.eventLoop) { result in session.value.passwordArrived(result, attempt: attempt) }
+        runtime.fetchPassword(user: user, at: target, on: context.eventLoop) { result in session.value.passwordArrived(result, attempt: attempt) }
     }
 
     private func passwordArrived(_ result: Result<LoginPassword, any Error>, attempt: Int) {
@@ -275,6 +278,7 @@ extension LoginSessionHandler {
     }
 
     private func sessionEnded(_ channel: any Channel) {
+        runtime.resolver.sessionEnded(channel)
         upstream?.close()
         forgetSession()
         record.ended(channel)

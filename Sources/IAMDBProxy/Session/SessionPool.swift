@@ -254,6 +254,14 @@ final class SessionPool: Sendable {
         }
     }
 
+    /// Closes every parked session (the cluster's writer changed: they are on the old one).
+    func dropAllParked(detail: String) {
+        let parked = state.withLock { $0.byKey.values.flatMap { $0 } }
+        for slot in parked {
+            discard(id: slot.parked.id, key: slot.parked.key, reason: .upstreamMoved, detail: detail)
+        }
+    }
+
     /// Closes every parked session and parks no more (shutdown, or the listener was replaced).
     func closeAll() {
         upstreamWatch.withLock { $0?.cancel(); $0 = nil }

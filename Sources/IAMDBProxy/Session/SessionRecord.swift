@@ -52,6 +52,7 @@ struct SessionRecord {
         logger[metadataKey: "user"] = "\(user)"
         logger[metadataKey: "db"] = "\(database)"
         logger.info("session logged in", metadata: ["duration_ms": "\(elapsedMilliseconds)", "auth": "\(authentication ?? "none")"])
+        runtime.noteLogin(user: user, database: database)
     }
 
     /// The session ends before relaying with an error carrying `sqlState` for the client.

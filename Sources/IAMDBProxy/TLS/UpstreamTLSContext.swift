@@ -3,13 +3,12 @@ import NIOSSL
 /// TLS settings for one listener's upstream, built once when the listener starts.
 struct UpstreamTLSContext: Sendable {
     let context: NIOSSLContext
-    /// The name sent as SNI and verified, or nil for an IP upstream (swift-nio-ssl refuses IP
-    /// SNI; verification then uses the certificate's IP SAN).
-    let serverHostname: String?
+    /// `tls.server_name`: the name sent as SNI and verified whatever host is dialed.
+    let fixedServerName: String?
     /// `verify-full`: the certificate must name `serverHostname` (see `CertificateName`).
     let checksName: Bool
 
-    init(_ settings: ListenerConfiguration.UpstreamTLS, upstreamHost: String, isIPAddress: Bool) throws {
+    init(_ settings: ListenerConfiguration.UpstreamTLS) throws {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
         switch settings.mode {
@@ -35,21 +34,27 @@ struct UpstreamTLSContext: Sendable {
             guard let caFile = settings.caFile else { throw error }
             throw TLSFileError(key: "tls.ca_file", path: caFile, kind: .caBundle)
         }
-        let name = settings.serverName ?? upstreamHost
-        serverHostname = settings.serverName == nil && isIPAddress ? nil : name
+        fixedServerName = settings.serverName
         checksName = settings.mode == .verifyFull
     }
 
-    /// The host name `certificate` should carry and does not, when this context checks names.
-    func missingName(in certificate: NIOSSLCertificate?) -> String? {
-        guard checksName, let expected = serverHostname, let certificate, !CertificateName.certificate(certificate, matches: expected) else {
+    /// The name sent as SNI and verified when dialing `target` — `tls.server_name`, else the
+    /// host dialed (an instance endpoint, when a topology picks one) — or nil for an IP
+    /// (swift-nio-ssl refuses IP SNI; verification then uses the certificate's IP SAN).
+    func serverHostname(for target: HostAndPort) -> String? {
+        fixedServerName ?? (target.isIPAddress ? nil : target.host)
+    }
+
+    /// The host name `certificate` should carry for `target` and does not, when this context checks names.
+    func missingName(in certificate: NIOSSLCertificate?, for target: HostAndPort) -> String? {
+        guard checksName, let expected = serverHostname(for: target), let certificate, !CertificateName.certificate(certificate, matches: expected) else {
             return nil
         }
         return expected
     }
 
-    func makeHandler() throws -> NIOSSLClientHandler {
-        try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
+    func makeHandler(for target: HostAndPort) throws -> NIOSSLClientHandler {
+        try NIOSSLClientHandler(context: context, serverHostname: serverHostname(for: target))
     }
 }
 

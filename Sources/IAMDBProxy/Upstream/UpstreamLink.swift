@@ -31,18 +31,25 @@ final class UpstreamLink {
         target = dial.resolver.endpoint
     }
 
-    /// Dials the resolver's target, or `address` when a known server must be reached.
-    func connect(to address: SocketAddress? = nil) {
+    /// Dials the resolver's target — or `host` when a given server must be reached (a topology
+    /// probe), or `address` (a known server: cancel, KILL) — and says which host was chosen
+    /// (`targetChosen`, before the connection is up: the token is signed for it meanwhile).
+    func connect(to address: SocketAddress? = nil, host: HostAndPort? = nil, targetChosen: ((HostAndPort) -> Void)? = nil) {
         close()
         attempt += 1
         let attempt = self.attempt
         let link = NIOLoopBound(self, eventLoop: eventLoop)
+        let announce = NIOLoopBound(targetChosen, eventLoop: eventLoop)
         let connected: EventLoopFuture<any Channel>
         if let address {
             connected = makeBootstrap(attempt: attempt).connect(to: address)
+            targetChosen?(target)
         } else {
-            connected = dial.resolver.target(on: eventLoop).flatMap { target in
+            let chosen = host.map { eventLoop.makeSucceededFuture($0) } ?? dial.resolver.target(on: eventLoop)
+            connected = chosen.flatMap { target in
+                guard attempt == link.value.attempt else { return link.value.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
                 link.value.target = target
+                announce.value?(target)
                 let bootstrap = link.value.makeBootstrap(attempt: attempt)
                 if let address = link.value.dial.hostOverrides.address(for: target) { return bootstrap.connect(to: address) }
                 return bootstrap.connect(host: target.host, port: target.port)
@@ -96,7 +103,7 @@ final class UpstreamLink {
     func startTLS() {
         guard let channel else { return }
         do {
-            try channel.pipeline.syncOperations.addHandler(try dial.tls.makeHandler(), position: .first)
+            try channel.pipeline.syncOperations.addHandler(try dial.tls.makeHandler(for: target), position: .first)
         } catch {
             delegate?.upstreamFailed("cannot start TLS to \(target): \(error)", hint: nil)
         }
@@ -145,7 +152,7 @@ final class UpstreamLink {
 
     func tlsEstablished(attempt: Int) {
         guard attempt == self.attempt, !handedOff else { return }
-        if let expected = dial.tls.missingName(in: peerCertificate) {
+        if let expected = dial.tls.missingName(in: peerCertificate, for: target) {
             dial.reportFailure("tls")
             delegate?.upstreamFailed(
                 "TLS to \(target) failed: the server certificate does not match host name \(expected)",
@@ -158,6 +165,7 @@ final class UpstreamLink {
     func failed(_ error: any Error, attempt: Int) {
         guard attempt == self.attempt, !handedOff else { return }
         dial.reportFailure(UpstreamFailure.reason(error))
+        if channel == nil { dial.resolver.connectFailed(to: target) }
         // The certificate the server presented, if the handshake got that far: it tells an
         // expired or not-yet-valid certificate from one no trusted CA signed.
         var (message, hint) = UpstreamFailure.describe(error, upstream: target, tls: dial.tlsSettings, presented: peerCertificate)

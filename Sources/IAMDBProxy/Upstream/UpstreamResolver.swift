@@ -1,14 +1,26 @@
 import NIOCore
 
 /// Which server a session dials. A seam because the answer is not always the configured
-/// endpoint: a static host today; the current writer from an Aurora cluster's topology next.
-/// (A resolver that dials instance endpoints will also need the TLS name check per target:
-/// `UpstreamTLSContext` is built once per listener from the configured host.)
+/// endpoint: the configured host (`StaticUpstreamResolver`), or the current writer (or a
+/// reader) from an Aurora cluster's topology (`AuroraRouter`). TLS checks and tokens follow
+/// the host chosen.
 protocol UpstreamResolver: Sendable {
     /// The endpoint as configured, for messages before (or without) a resolution.
     var endpoint: HostAndPort { get }
     /// The host and port to dial for the next attempt.
     func target(on eventLoop: any EventLoop) -> EventLoopFuture<HostAndPort>
+    /// A session's connect to `target` failed (a topology resolver may doubt its writer).
+    func connectFailed(to target: HostAndPort)
+    /// Client session `session` dials `target` (replacing its earlier choice, if any).
+    func sessionChose(_ session: any Channel, _ target: HostAndPort)
+    /// Client session `session` closed.
+    func sessionEnded(_ session: any Channel)
+}
+
+extension UpstreamResolver {
+    func connectFailed(to target: HostAndPort) {}
+    func sessionChose(_ session: any Channel, _ target: HostAndPort) {}
+    func sessionEnded(_ session: any Channel) {}
 }
 
 /// The configured host, always.
