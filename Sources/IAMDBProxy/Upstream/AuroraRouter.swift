@@ -102,6 +102,8 @@ final class AuroraRouter: UpstreamResolver {
         return promise.futureResult
     }
 
+    var retriesFailedConnects: Bool { true }
+
     func connectFailed(to target: HostAndPort) {
         let listener = state.withLock { state -> (@Sendable () -> Void)? in
             guard let writer = state.writer else { return nil }

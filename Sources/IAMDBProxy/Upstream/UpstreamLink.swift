@@ -24,6 +24,9 @@ final class UpstreamLink {
     private(set) var address: SocketAddress?
     private(set) var attempt = 0
     private var handedOff = false
+    /// How the current dial was asked for, to dial again after a failed connect.
+    private var redial: (targetChosen: ((HostAndPort) -> Void)?, retries: Int)?
+    static let connectRetries = 2
 
     init(dial: UpstreamDial, eventLoop: any EventLoop) {
         self.dial = dial
@@ -35,6 +38,11 @@ final class UpstreamLink {
     /// probe), or `address` (a known server: cancel, KILL) — and says which host was chosen
     /// (`targetChosen`, before the connection is up: the token is signed for it meanwhile).
     func connect(to address: SocketAddress? = nil, host: HostAndPort? = nil, targetChosen: ((HostAndPort) -> Void)? = nil) {
+        redial = address == nil && host == nil && dial.resolver.retriesFailedConnects ? (targetChosen, 0) : nil
+        dialAgain(to: address, host: host, targetChosen: targetChosen)
+    }
+
+    private func dialAgain(to address: SocketAddress?, host: HostAndPort?, targetChosen: ((HostAndPort) -> Void)?) {
         close()
         attempt += 1
         let attempt = self.attempt
@@ -165,7 +173,13 @@ final class UpstreamLink {
     func failed(_ error: any Error, attempt: Int) {
         guard attempt == self.attempt, !handedOff else { return }
         dial.reportFailure(UpstreamFailure.reason(error))
-        if channel == nil { dial.resolver.connectFailed(to: target) }
+        if channel == nil {
+            dial.resolver.connectFailed(to: target)
+            if let redial, redial.retries < Self.connectRetries, !(error is AuroraRouter.NoInstance) {
+                self.redial?.retries += 1
+                return dialAgain(to: nil, host: nil, targetChosen: redial.targetChosen)
+            }
+        }
         // The certificate the server presented, if the handshake got that far: it tells an
         // expired or not-yet-valid certificate from one no trusted CA signed.
         var (message, hint) = UpstreamFailure.describe(error, upstream: target, tls: dial.tlsSettings, presented: peerCertificate)

@@ -15,12 +15,16 @@ protocol UpstreamResolver: Sendable {
     func sessionChose(_ session: any Channel, _ target: HostAndPort)
     /// Client session `session` closed.
     func sessionEnded(_ session: any Channel)
+    /// A failed connect is dialed again (up to `UpstreamLink.connectRetries` times) with a new
+    /// answer: the resolver has others to give (another reader, a writer confirmed meanwhile).
+    var retriesFailedConnects: Bool { get }
 }
 
 extension UpstreamResolver {
     func connectFailed(to target: HostAndPort) {}
     func sessionChose(_ session: any Channel, _ target: HostAndPort) {}
     func sessionEnded(_ session: any Channel) {}
+    var retriesFailedConnects: Bool { false }
 }
 
 /// The configured host, always.

@@ -61,6 +61,11 @@ final class TemporaryPostgres {
         try Self.asPostgres(Self.bin + "/pg_ctl", ["-D", folder + "/data", "-w", "promote"])
     }
 
+    /// Stops the server at once, as a crash would (a failover's first half).
+    func stopImmediately() {
+        _ = try? Self.asPostgres(Self.bin + "/pg_ctl", ["-D", folder + "/data", "-m", "immediate", "-w", "stop"])
+    }
+
     /// SQL as the cluster's superuser over its socket.
     func sql(_ statement: String) throws {
         try Self.asPostgres("/usr/bin/psql", ["-h", folder + "/run", "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-qAtc", statement])
