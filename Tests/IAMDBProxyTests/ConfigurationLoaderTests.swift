@@ -76,6 +76,16 @@ import Testing
         ("listeners:\n  - engine: mysql\n    listen: \"[::]:3306\"\n    upstream: h:1\n", 3, "listeners[0].listen", "set allow_remote: true"),
         ("aws:\n  region: us-east-1\n", nil, "listeners", "missing"),
         ("listeners: [\n", 2, "", "not valid YAML"),
+        ("listeners:\n  - {listen: 127.0.0.1:1, upstream: db.example.internal:5432, topology: aurora}\n", 2, "listeners[0].instance_host_pattern",
+         "topology: aurora needs instance_host_pattern"),
+        ("listeners:\n  - {listen: 127.0.0.1:1, upstream: db.example.internal:5432, topology: aurora, instance_host_pattern: db.internal}\n", 2,
+         "listeners[0].instance_host_pattern", "one ? where the instance id goes"),
+        ("listeners:\n  - {listen: 127.0.0.1:1, upstream: db.example.internal:5432, monitor_user: m}\n", 2, "listeners[0].monitor_user",
+         "applies only with a topology"),
+        ("listeners:\n  - {engine: mysql, listen: 127.0.0.1:1, upstream: a.cluster-x.us-east-1.rds.amazonaws.com:3306, topology: aurora}\n", 2,
+         "listeners[0].topology", "for postgres listeners so far"),
+        ("listeners:\n  - {listen: 127.0.0.1:1, upstream: a.cluster-x.us-east-1.rds.amazonaws.com, reader_fallback: maybe}\n", 2,
+         "listeners[0].reader_fallback", "must be writer or fail"),
     ] as [(String, Int?, String, String)])
     func problemsNameKeyLineAndFix(yaml: String, line: Int?, keyPath: String, message: String) {
         #expect {
@@ -174,5 +184,25 @@ import Testing
             """, file: "remote.yaml")
         #expect(configuration.listeners.map(\.remoteListenProblem) == [nil, nil])
         #expect(configuration.listeners.map(\.isRemoteWithoutClientTLS) == [true, false])
+    }
+
+    @Test func anAuroraClusterEndpointFollowsItsTopologyByDefaultAndOtherHostsDoNot() throws {
+        let configuration = try ConfigurationLoader.parse("""
+            listeners:
+              - {name: writer, listen: 127.0.0.1:1, upstream: app.cluster-abc.us-east-1.rds.amazonaws.com:5432}
+              - {name: reader, listen: 127.0.0.1:2, upstream: app.cluster-ro-abc.us-east-1.rds.amazonaws.com:5432, reader_fallback: fail, topology_refresh: 5}
+              - {name: custom, listen: 127.0.0.1:3, upstream: app.cluster-custom-abc.us-east-1.rds.amazonaws.com:5432}
+              - {name: private, listen: 127.0.0.1:4, upstream: db.internal:5432, topology: aurora, instance_host_pattern: "?.db.internal", monitor_user: mon}
+              - {name: off, listen: 127.0.0.1:5, upstream: app.cluster-abc.us-east-1.rds.amazonaws.com:5432, topology: none}
+              - {name: my, engine: mysql, listen: 127.0.0.1:6, upstream: app.cluster-abc.us-east-1.rds.amazonaws.com:3306}
+            """, file: "f")
+        let listeners = configuration.listeners
+        #expect(listeners[0].instanceHostPattern == "?.abc.us-east-1.rds.amazonaws.com" && listeners[0].effectiveRole == .writer)
+        #expect(listeners[1].instanceHostPattern == "?.abc.us-east-1.rds.amazonaws.com" && listeners[1].effectiveRole == .reader)
+        #expect(listeners[1].topology.readerFallback == .fail && listeners[1].topology.refreshSeconds == 5)
+        #expect(listeners[2].instanceHostPattern == nil)
+        #expect(listeners[3].instanceHostPattern == "?.db.internal" && listeners[3].topology.monitorUser == "mon")
+        #expect(listeners[4].instanceHostPattern == nil)
+        #expect(listeners[5].instanceHostPattern == nil, "mysql listeners keep the stale-DNS guard only")
     }
 }

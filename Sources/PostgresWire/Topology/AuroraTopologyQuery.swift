@@ -15,6 +15,12 @@ public struct AuroraTopologyQuery: Sendable {
         /// `aurora_replica_status()` rows: `server_id`, `session_id`, `last_update_timestamp` (epoch seconds; nil when NULL).
         public var rows: [(serverID: String, sessionID: String, lastUpdate: Double?)]
 
+        public init(inRecovery: Bool, serverNow: Double, rows: [(serverID: String, sessionID: String, lastUpdate: Double?)]) {
+            self.inRecovery = inRecovery
+            self.serverNow = serverNow
+            self.rows = rows
+        }
+
         public static func == (lhs: Reading, rhs: Reading) -> Bool {
             lhs.inRecovery == rhs.inRecovery && lhs.serverNow == rhs.serverNow && lhs.rows.elementsEqual(rhs.rows) { $0 == $1 }
         }
