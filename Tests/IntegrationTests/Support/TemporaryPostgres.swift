@@ -66,6 +66,15 @@ final class TemporaryPostgres {
         _ = try? Self.asPostgres(Self.bin + "/pg_ctl", ["-D", folder + "/data", "-m", "immediate", "-w", "stop"])
     }
 
+    /// SQL as the cluster's superuser over its socket, in `database`.
+    @discardableResult
+    func psql(database: String, _ statement: String) throws -> String {
+        let result = try runProcess("/usr/sbin/runuser", ["-u", "postgres", "--", "/usr/bin/psql", "-h", folder + "/run", "-p", "\(port)",
+                                                          "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtc", statement])
+        guard result.status == 0 else { throw HarnessError(description: "psql: \(result.stderr)") }
+        return result.stdout
+    }
+
     /// SQL as the cluster's superuser over its socket.
     func sql(_ statement: String) throws {
         try Self.asPostgres("/usr/bin/psql", ["-h", folder + "/run", "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-qAtc", statement])
