@@ -55,6 +55,10 @@ config = {
     "services": {
         "pg": {"hosts": ["localhost:" + pg_port, "127.0.0.1:" + pg_port, rds_host + ":5432"]},
         "mysql": {"hosts": ["localhost:" + mysql_port, "127.0.0.1:" + mysql_port, rds_host + ":3306"]},
+        # The two "instances" of the Aurora routing tests (throwaway PostgreSQL servers on any
+        # port): a token must be signed for the instance dialed, or the cluster endpoint.
+        "aurora-a": {"hosts": ["instance-a.instances.test.invalid:*", "app.cluster-test.invalid:*"]},
+        "aurora-b": {"hosts": ["instance-b.instances.test.invalid:*", "app.cluster-test.invalid:*"]},
     },
 }
 with open(testenv + "/verifier.json", "w") as handle:
@@ -62,8 +66,12 @@ with open(testenv + "/verifier.json", "w") as handle:
 PY
 chmod 0644 verifier.json
 touch verdicts.log revoked.txt && chmod 0666 verdicts.log revoked.txt
-for service in pg mysql; do
-    name=$PG_PAM_SERVICE; [ $service = mysql ] && name=$MYSQL_PAM_SERVICE
+for service in pg mysql aurora-a aurora-b; do
+    case $service in
+        pg) name=$PG_PAM_SERVICE ;;
+        mysql) name=$MYSQL_PAM_SERVICE ;;
+        *) name=iam-db-proxy-testenv-$service ;;
+    esac
     cat > "/etc/pam.d/$name" <<PAM
 # iam-db-proxy local test environment: IAM auth tokens checked like RDS does.
 auth    required pam_python.so $TESTENV_DIR/verifier.py $TESTENV_DIR/verifier.json $service

@@ -45,8 +45,11 @@ struct CheckCommand: AsyncParsableCommand {
             for exposure in listener.exposures { FileHandle.standardError.write(Data("warning: listener \(listener.name): \(exposure)\n".utf8)) }
         }
         print("\(config): ok (\(configuration.listeners.count) listener\(configuration.listeners.count == 1 ? "" : "s"))")
-        for listener in configuration.listeners where listener.sessionReuse.isOn {
-            print("listener \(listener.name): \(listener.sessionReuse.summary)")
+        for listener in configuration.listeners {
+            if listener.sessionReuse.isOn { print("listener \(listener.name): \(listener.sessionReuse.summary)") }
+            if listener.instanceHostPattern != nil || listener.effectiveRole == .reader {
+                print("listener \(listener.name): \(listener.topology.summary(upstreamHost: listener.upstream.host, role: listener.effectiveRole))")
+            }
         }
         guard connect else { return }
         let outcomes: [ConnectionCheck.Outcome]

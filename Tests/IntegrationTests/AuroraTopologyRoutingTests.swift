@@ -7,7 +7,10 @@ import Testing
 /// Each server has an `aurora_replica_status()` reading a small table the test writes as Aurora's
 /// control plane would, so every live instance reports the same topology; `resolve:` maps the
 /// instance endpoints (`?.instances.test.invalid`) to the addresses, and the cluster endpoint to
-/// the *standby*, a stale DNS answer, which the routing must not follow.
+/// the *standby*, a stale DNS answer, which the routing must not follow. Logins are IAM: each
+/// instance checks tokens through the test environment's verifier, which accepts only tokens
+/// signed for that instance's endpoint (or the cluster's), and each presents a certificate for
+/// the instance names alone, so TLS checks the name of the host dialed.
 @Suite(.needsTestEnvironment, .serialized) struct AuroraTopologyRoutingTests {
     let env: TestEnvironment
     static let cluster = "app.cluster-test.invalid"
@@ -24,14 +27,19 @@ import Testing
             SELECT server_id, CASE WHEN is_writer THEN 'MASTER_SESSION_ID' ELSE 'replica-' || server_id END, now() FROM aurora_test_topology $$;
         """
 
-    func pair() async throws -> (a: TemporaryPostgres, b: TemporaryPostgres) {
+    /// `iam`: logins checked by the verifier (PAM), else trust (the failover benchmark, whose
+    /// direct client has no token).
+    func pair(iam: Bool = true) async throws -> (a: TemporaryPostgres, b: TemporaryPostgres) {
         let port = try await ProxyHarness.freePort()
-        let certificate = (env.dir + "/ca/server.pem", env.dir + "/ca/server.key")
-        let a = try TemporaryPostgres(port: port, certificate: certificate.0, key: certificate.1, listen: "127.0.0.2", tcpAuthentication: "trust")
+        let certificate = try TestCertificate.issue(names: ["*.instances.test.invalid", Self.cluster], env: env)
+        func authentication(_ instance: String) -> String { iam ? "pam pamservice=iam-db-proxy-testenv-aurora-\(instance)" : "trust" }
+        let a = try TemporaryPostgres(port: port, certificate: certificate.certificate, key: certificate.key, listen: "127.0.0.2",
+                                      tcpAuthentication: authentication("a"))
         try a.sql("CREATE ROLE \(env.postgres.iam_user) LOGIN")
         try a.sql("CREATE DATABASE \(env.postgres.database)")
         try a.sql(Self.topologySQL)
-        let b = try TemporaryPostgres(port: port, certificate: certificate.0, key: certificate.1, listen: "127.0.0.3", standbyOf: a)
+        let b = try TemporaryPostgres(port: port, certificate: certificate.certificate, key: certificate.key, listen: "127.0.0.3",
+                                      tcpAuthentication: authentication("b"), standbyOf: a)
         return (a, b)
     }
 
@@ -46,7 +54,7 @@ import Testing
                 topology_refresh: 1
                 connect_timeout: 5
                 """ + extra,
-            upstream: "\(Self.cluster):\(port)", serverName: "localhost",
+            upstream: "\(Self.cluster):\(port)",
             topYAML: (adminPort.map { "http: {listen: 127.0.0.1:\($0)}\n" } ?? "") + """
                 resolve:
                   \(Self.cluster): 127.0.0.3

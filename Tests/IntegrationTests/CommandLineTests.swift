@@ -46,4 +46,21 @@ import Testing
                                        + "idle_timeout 300 s, ready_min_idle 0)"), "\(result.stdout)")
         #expect(!result.stdout.contains("listener plain: session_reuse"))
     }
+
+    @Test func checkSaysWhichListenersFollowAnAuroraTopology() throws {
+        let file = NSTemporaryDirectory() + "topology-check-\(UUID().uuidString).yaml"
+        try """
+            listeners:
+              - {name: writer, listen: 127.0.0.1:5432, upstream: app.cluster-abc.us-east-1.rds.amazonaws.com:5432}
+              - {name: reader, listen: 127.0.0.1:5433, upstream: app.cluster-ro-abc.us-east-1.rds.amazonaws.com:5432, reader_fallback: fail}
+              - {name: plain, listen: 127.0.0.1:5434, upstream: db.example.com:5432, iam_region: us-east-1}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try runProcess(ProxyHarness.executable, ["check", "--config", file])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout.contains("listener writer: topology aurora (role writer, instances ?.abc.us-east-1.rds.amazonaws.com, "
+                                       + "monitor_user the first user that logs in, topology_refresh 30 s)"), "\(result.stdout)")
+        #expect(result.stdout.contains("listener reader: topology aurora (role reader, instances ?.abc.us-east-1.rds.amazonaws.com, "
+                                       + "monitor_user the first user that logs in, topology_refresh 30 s, reader_fallback fail)"), "\(result.stdout)")
+        #expect(!result.stdout.contains("listener plain: topology"))
+    }
 }

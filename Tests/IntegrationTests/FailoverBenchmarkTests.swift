@@ -69,7 +69,7 @@ import Testing
     }
 
     func prepare() async throws -> (a: TemporaryPostgres, b: TemporaryPostgres) {
-        let (a, b) = try await topology.pair()
+        let (a, b) = try await topology.pair(iam: false)
         try a.psql(database: env.postgres.database, """
             CREATE TABLE failover_bench (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
             GRANT INSERT ON failover_bench TO \(env.postgres.iam_user); GRANT USAGE ON SEQUENCE failover_bench_id_seq TO \(env.postgres.iam_user);

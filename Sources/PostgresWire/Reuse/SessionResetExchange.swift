@@ -21,7 +21,7 @@ public struct SessionResetExchange: Sendable {
 
     private var completed = false
     private var parameters: [String: String] = [:]
-    private var messages = 0
+    private var reader = BoundedMessageReader(maximumMessages: maximumMessages)
 
     public init() {}
 
@@ -32,14 +32,12 @@ public struct SessionResetExchange: Sendable {
     public mutating func serverBytes(_ buffer: inout ByteBuffer) -> Outcome {
         while true {
             let message: BackendMessage
-            do {
-                guard let decoded = try BackendMessage.decode(from: &buffer) else { return .pending }
-                message = decoded
-            } catch {
-                return .failed("the server's answer to \(Self.statement) is malformed: \(error)")
+            switch reader.next(from: &buffer) {
+            case nil: return .pending
+            case .failure(.malformed(let error)): return .failed("the server's answer to \(Self.statement) is malformed: \(error)")
+            case .failure(.tooMany): return .failed("the server kept talking after \(Self.statement)")
+            case .success(let decoded): message = decoded
             }
-            messages += 1
-            guard messages <= Self.maximumMessages else { return .failed("the server kept talking after \(Self.statement)") }
             var body = message.body
             switch message.type {
             case UInt8(ascii: "C"):

@@ -40,7 +40,7 @@ public struct AuroraTopologyQuery: Sendable {
     private var results: [[[String?]]] = []
     private var current: [[String?]]?
     private var error: String?
-    private var messages = 0
+    private var reader = BoundedMessageReader(maximumMessages: maximumMessages)
 
     public init() {}
 
@@ -51,14 +51,12 @@ public struct AuroraTopologyQuery: Sendable {
     public mutating func serverBytes(_ buffer: inout ByteBuffer) -> Outcome {
         while true {
             let message: BackendMessage
-            do {
-                guard let decoded = try BackendMessage.decode(from: &buffer) else { return .pending }
-                message = decoded
-            } catch {
-                return .failed("the answer to the topology query is malformed: \(error)")
+            switch reader.next(from: &buffer) {
+            case nil: return .pending
+            case .failure(.malformed(let error)): return .failed("the answer to the topology query is malformed: \(error)")
+            case .failure(.tooMany): return .failed("the answer to the topology query exceeds \(Self.maximumMessages) messages")
+            case .success(let decoded): message = decoded
             }
-            messages += 1
-            if messages > Self.maximumMessages { return .failed("the answer to the topology query exceeds \(Self.maximumMessages) messages") }
             var body = message.body
             switch message.type {
             case UInt8(ascii: "T"):

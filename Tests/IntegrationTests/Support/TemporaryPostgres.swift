@@ -4,14 +4,14 @@ import TestSupport
 /// A PostgreSQL 15 cluster of its own for one test, when the shared one cannot show something
 /// without disturbing other tests (a server certificate of another kind, a streaming-replication
 /// pair). TLS with `certificate` and `key`, `tcpAuthentication` for TCP logins (SCRAM unless
-/// given), trust on its Unix socket (replication too); a hot standby of another cluster with
-/// `standbyOf`. Stopped and removed when released.
+/// given; a standby keeps its primary's unless given), trust on its Unix socket (replication
+/// too); a hot standby of another cluster with `standbyOf`. Stopped and removed when released.
 final class TemporaryPostgres {
     static let bin = "/usr/lib/postgresql/15/bin"
     let folder: String
     let port: Int
 
-    init(port: Int, certificate: String, key: String, listen: String = "127.0.0.1", tcpAuthentication: String = "scram-sha-256",
+    init(port: Int, certificate: String, key: String, listen: String = "127.0.0.1", tcpAuthentication: String? = nil,
          standbyOf primary: TemporaryPostgres? = nil) throws {
         self.port = port
         folder = try LoopbackScript.temporaryFolder("temporary-pg-")
@@ -21,6 +21,7 @@ final class TemporaryPostgres {
             // A copy of the primary that follows it (-R writes standby.signal and primary_conninfo).
             try Self.asPostgres(Self.bin + "/pg_basebackup", ["-D", folder + "/data", "-h", primary.folder + "/run", "-p", "\(primary.port)",
                                                               "-U", "postgres", "-R", "-X", "stream", "-c", "fast"])
+            if let tcpAuthentication { try Self.writeHBA(folder: folder, tcpAuthentication: tcpAuthentication) }
             try Self.start(folder: folder, configuration: "listen_addresses = '\(listen)'\nport = \(port)\nunix_socket_directories = '\(folder)/run'")
             return
         }
@@ -28,8 +29,7 @@ final class TemporaryPostgres {
         for (source, name) in [(certificate, "server.pem"), (key, "server.key")] {
             try Self.run("/usr/bin/install", ["-o", "postgres", "-m", "0600", source, "\(folder)/data/\(name)"])
         }
-        try "local all all trust\nlocal replication all trust\nhost all all 127.0.0.0/8 \(tcpAuthentication)\n".write(
-            toFile: folder + "/data/pg_hba.conf", atomically: true, encoding: .utf8)
+        try Self.writeHBA(folder: folder, tcpAuthentication: tcpAuthentication ?? "scram-sha-256")
         let configuration = """
             listen_addresses = '\(listen)'
             port = \(port)
@@ -40,6 +40,11 @@ final class TemporaryPostgres {
             password_encryption = 'scram-sha-256'
             """
         try Self.start(folder: folder, configuration: configuration)
+    }
+
+    private static func writeHBA(folder: String, tcpAuthentication: String) throws {
+        try "local all all trust\nlocal replication all trust\nhost all all 127.0.0.0/8 \(tcpAuthentication)\n".write(
+            toFile: folder + "/data/pg_hba.conf", atomically: true, encoding: .utf8)
     }
 
     /// Appends `configuration` to the cluster's (later lines win) and starts it.
