@@ -151,4 +151,18 @@ import Testing
         let refused = try strict.psql(env, ["-c", "SELECT 1"])
         #expect(refused.status != 0 && refused.stderr.contains("reader_fallback is fail"), "\(refused.stderr)")
     }
+
+    @Test func aClusterWithoutATopologyKeepsServingThroughItsEndpointAndTheLogSaysWhy() async throws {
+        let proxy = try await ProxyHarness.start(env, identity: env.longTerm, listenerYAML: """
+            topology: aurora
+            instance_host_pattern: "\(Self.pattern)"
+            monitor_user: \(env.postgres.iam_user)
+            """)
+        defer { proxy.stop() }
+        #expect(await proxy.logs.waitFor("aurora_replica_status() does not exist"), "\(proxy.logs.text.suffix(3_000))")
+        #expect(proxy.logs.text.contains("set topology: none if it is not Aurora"))
+        let result = try proxy.psql(env, ["-c", "SELECT 1"])
+        #expect(result.status == 0 && result.stdout == "1\n", "\(result.stderr)")
+        #expect(!proxy.logs.text.contains("writer in doubt"), "no writer was ever known: nothing to doubt")
+    }
 }

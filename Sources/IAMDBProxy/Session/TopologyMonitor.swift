@@ -86,6 +86,14 @@ final class TopologyMonitor: Sendable {
         state.value.timer = eventLoop.scheduleTask(in: delay) { [self] in tick() }
     }
 
+    /// After a failure: fast while a known writer is in doubt, else every few seconds (at most
+    /// `topology_refresh`), so a cluster that never answers is not asked five times a second.
+    private var retryDelay: TimeAmount {
+        state.value.doubtSince != nil ? Self.fastPollInterval : min(refreshInterval, Self.firstReadingRetry)
+    }
+
+    static let firstReadingRetry: TimeAmount = .seconds(5)
+
     private var refreshInterval: TimeAmount {
         .milliseconds(Int64((runtime?.configuration.topology.refreshSeconds ?? 30) * 1000))
     }
@@ -120,7 +128,7 @@ final class TopologyMonitor: Sendable {
                 tick()
             case .failure(let error):
                 noteProblem("cannot log in the monitoring session to \(host): \(error)")
-                schedule(in: Self.fastPollInterval)
+                schedule(in: retryDelay)
             }
         }
     }
@@ -199,6 +207,11 @@ final class TopologyMonitor: Sendable {
     private func becameDoubtful(_ problem: String) {
         guard !state.value.stopped else { return }
         noteProblem(problem)
+        guard router.writer != nil else {
+            // No writer was ever confirmed (not an Aurora cluster? no such function?): sessions
+            // dial the cluster endpoint meanwhile, and the monitor tries again at a modest pace.
+            return schedule(in: retryDelay)
+        }
         if state.value.doubtSince == nil {
             state.value.doubtSince = .now()
             router.doubt(problem)
@@ -208,7 +221,13 @@ final class TopologyMonitor: Sendable {
     }
 
     private func noteProblem(_ problem: String) {
-        if state.value.lastProblem != problem { logger.info("topology monitor: \(problem)") }
+        if state.value.lastProblem != problem {
+            var metadata: Logger.Metadata = [:]
+            if router.writer == nil, problem.contains("aurora_replica_status") {
+                metadata["hint"] = "Is the upstream an Aurora PostgreSQL cluster? Until a topology is read, sessions go to \(router.endpoint.host) as configured; set topology: none if it is not Aurora."
+            }
+            logger.warning("topology monitor: \(problem)", metadata: metadata)
+        }
         state.value.lastProblem = problem
     }
 }
