@@ -16,6 +16,15 @@ was checked, with RDS Proxy's documented `ERROR 1040 (HY000): IAM authentication
 exceeded`. Each login appends one JSON line to LOG_FILE: user, plugin, path (fast, full,
 switch+…) and outcome (ok, denied, throttled) — never a password. Binds 127.0.0.1 on a free port
 and prints it.
+
+    python3 scripted_mysql_server.py CERT KEY USERS_JSON LOG_FILE ADDRESS:PORT INSTANCE TOPOLOGY_JSON VERIFIER_JSON
+
+With the four more arguments it stands for one instance of an Aurora MySQL cluster: it binds
+ADDRESS:PORT, answers `information_schema.replica_host_status` from TOPOLOGY_JSON ({"writer":
+ID, "instances": [ID, ...]}, read at every query, as Aurora's control plane would change it),
+is read-only (`@@innodb_read_only`, the stale-DNS guard's query) unless INSTANCE is the writer,
+answers SET with OK and other queries with `user@INSTANCE`, and checks the IAM token of a user whose entry says
+`"iam": SERVICE` with the independent verifier (`token_verifier.py`, VERIFIER_JSON's SERVICE).
 """
 import hashlib
 import json
@@ -25,8 +34,13 @@ import ssl
 import struct
 import sys
 import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import token_verifier  # noqa: E402
 
 CERT, KEY, USERS, LOG = sys.argv[1:5]
+BIND, INSTANCE, TOPOLOGY, VERIFIER = (sys.argv[5:9] + [None] * 4)[:4] if len(sys.argv) > 5 else ("127.0.0.1:0", None, None, None)
 CLIENT_PROTOCOL_41, CLIENT_SSL, CLIENT_SECURE_CONNECTION = 0x200, 0x800, 0x8000
 CLIENT_CONNECT_WITH_DB, CLIENT_PLUGIN_AUTH, CLIENT_PLUGIN_AUTH_LENENC = 0x8, 0x80000, 0x200000
 # What MySQL 8 offers but compression, DEPRECATE_EOF and the query attributes/optional metadata
@@ -125,7 +139,7 @@ def authenticate(conn, user, answer, plugin, nonce, record):
     account = users().get(user)
     if account is None:
         return False
-    wanted, password = account["plugin"], account["password"]
+    wanted, password = account["plugin"], account.get("password")
     path = []
     if plugin != wanted:
         # AuthSwitchRequest with a fresh nonce, as a server does when the user's plugin differs.
@@ -136,6 +150,10 @@ def authenticate(conn, user, answer, plugin, nonce, record):
     if wanted == "mysql_native_password":
         path.append("scramble")
         result = answer == native_scramble(password, nonce)
+    elif wanted == "mysql_clear_password" and account.get("iam"):
+        path.append("clear+iam")
+        result, reason = token_verifier.verify(token_verifier.load_config(VERIFIER, account["iam"]), user, answer.rstrip(b"\0").decode())
+        record["reason"] = reason
     elif wanted == "mysql_clear_password":
         path.append("clear")
         result = answer.rstrip(b"\0").decode() == password
@@ -175,6 +193,27 @@ def column_and_row(conn, value):
     conn.write(b"\xfe\x00\x00\x02\x00")
 
 
+def topology():
+    with open(TOPOLOGY) as handle:
+        return json.load(handle)
+
+
+def replica_host_status(conn):
+    """Five columns, as the proxy's topology query asks: SERVER_ID, SESSION_ID, the last update
+    and this server's @@innodb_read_only and clock (epoch seconds)."""
+    state, now = topology(), "%.6f" % time.time()
+    read_only = "0" if state["writer"] == INSTANCE else "1"
+    conn.write(b"\x05")
+    for name in [b"SERVER_ID", b"SESSION_ID", b"LAST_UPDATE", b"READ_ONLY", b"NOW"]:
+        definition = lenenc(b"def") + lenenc(b"") + lenenc(b"") + lenenc(b"") + lenenc(name) + lenenc(b"")
+        conn.write(definition + b"\x0c" + struct.pack("<HIBHB", 33, 256, 0xFD, 0, 0) + b"\0\0")
+    conn.write(b"\xfe\x00\x00\x02\x00")
+    for instance in state["instances"]:
+        session = "MASTER_SESSION_ID" if instance == state["writer"] else "replica-" + instance
+        conn.write(b"".join(lenenc(value.encode()) for value in [instance, session, now, read_only, now]))
+    conn.write(b"\xfe\x00\x00\x02\x00")
+
+
 def serve(raw):
     conn = Connection(raw)
     record = {}
@@ -211,9 +250,17 @@ def serve(raw):
         conn.ok()
         while True:
             command = conn.read()
-            if command[:1] == b"\x03" and b"@@global.read_only" in command:
+            if command[:1] == b"\x03" and TOPOLOGY and b"replica_host_status" in command:
+                replica_host_status(conn)
+            elif command[:1] == b"\x03" and b"@@global.read_only" in command and TOPOLOGY:
+                column_and_row(conn, "0" if topology()["writer"] == INSTANCE else "1")
+            elif command[:1] == b"\x03" and b"@@global.read_only" in command:
                 # The proxy's stale-DNS guard: a user with "read_only": 1 stands for a replica.
                 column_and_row(conn, str(users().get(user, {}).get("read_only", 0)))
+            elif command[:1] == b"\x03" and TOPOLOGY and command[1:5].upper() == b"SET ":
+                conn.ok()  # a driver's session setup (PyMySQL's SET AUTOCOMMIT)
+            elif command[:1] == b"\x03" and TOPOLOGY:
+                column_and_row(conn, "%s@%s" % (user, INSTANCE))
             elif command[:1] == b"\x03":
                 column_and_row(conn, user)
             elif command[:1] == b"\x0e":
@@ -234,7 +281,9 @@ def serve(raw):
 
 
 listener = socket.socket()
-listener.bind(("127.0.0.1", 0))
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+address, port = BIND.rsplit(":", 1)
+listener.bind((address, int(port)))
 listener.listen(64)
 print(listener.getsockname()[1], flush=True)
 while True:

@@ -82,8 +82,6 @@ import Testing
          "listeners[0].instance_host_pattern", "one ? where the instance id goes"),
         ("listeners:\n  - {listen: 127.0.0.1:1, upstream: db.example.internal:5432, monitor_user: m}\n", 2, "listeners[0].monitor_user",
          "applies only with a topology"),
-        ("listeners:\n  - {engine: mysql, listen: 127.0.0.1:1, upstream: a.cluster-x.us-east-1.rds.amazonaws.com:3306, topology: aurora}\n", 2,
-         "listeners[0].topology", "for postgres listeners so far"),
         ("listeners:\n  - {listen: 127.0.0.1:1, upstream: a.cluster-x.us-east-1.rds.amazonaws.com, reader_fallback: maybe}\n", 2,
          "listeners[0].reader_fallback", "must be writer or fail"),
     ] as [(String, Int?, String, String)])
@@ -203,6 +201,6 @@ import Testing
         #expect(listeners[2].instanceHostPattern == nil)
         #expect(listeners[3].instanceHostPattern == "?.db.internal" && listeners[3].topology.monitorUser == "mon")
         #expect(listeners[4].instanceHostPattern == nil)
-        #expect(listeners[5].instanceHostPattern == nil, "mysql listeners keep the stale-DNS guard only")
+        #expect(listeners[5].instanceHostPattern == "?.abc.us-east-1.rds.amazonaws.com", "Aurora MySQL alike")
     }
 }

@@ -21,7 +21,7 @@ import Testing
         let runtime = try TestRuntime.make(engine: .mysql)
         let sessions = MySQLSessionRegistry()
         let victim = sessions.makeConnectionID()
-        sessions.register(victim, .init(runtime: runtime, address: try SocketAddress(ipAddress: "127.0.0.1", port: 3306), upstreamConnectionID: 9))
+        sessions.register(victim, .init(runtime: runtime, address: try SocketAddress(ipAddress: "127.0.0.1", port: 3306), host: HostAndPort(host: "db", port: 3306), upstreamConnectionID: 9))
         var answerKill: ((ByteBuffer) -> Void)?
         let inspector = MySQLCommandInspector(runtime: runtime, sessions: sessions, user: "app", logger: Logger(label: "test")) { statement, target, _, _, _, done in
             #expect(statement.connectionID == UInt64(victim) && target.upstreamConnectionID == 9)
@@ -57,7 +57,7 @@ import Testing
         let sessions = MySQLSessionRegistry()
         let other = try TestRuntime.make(name: "other", engine: .mysql)
         let victim = sessions.makeConnectionID()
-        sessions.register(victim, .init(runtime: other, address: try SocketAddress(ipAddress: "127.0.0.1", port: 3306), upstreamConnectionID: 9))
+        sessions.register(victim, .init(runtime: other, address: try SocketAddress(ipAddress: "127.0.0.1", port: 3306), host: HostAndPort(host: "db", port: 3306), upstreamConnectionID: 9))
         var carried = false
         let channel = EmbeddedChannel(handler: MySQLCommandInspector(runtime: runtime, sessions: sessions, user: "app", logger: Logger(label: "test")) { _, _, _, _, _, _ in
             carried = true

@@ -34,11 +34,6 @@ extension ConfigurationReader {
             throw error(keys["topology"], "\(path).instance_host_pattern",
                         "topology: aurora needs instance_host_pattern: \(upstreamHost) is not an Aurora cluster endpoint, so the instances' names cannot be derived from it")
         }
-        if listener.engine == .mysql, settings.mode == .aurora {
-            throw error(keys["topology"], "\(path).topology",
-                        "topology: aurora is for postgres listeners so far; a mysql listener keeps the stale-DNS guard (role) with topology: none")
-        }
-        if settings.mode == .auto, listener.engine == .mysql { settings.mode = .none }
         if settings.instancePattern(upstreamHost: upstreamHost) != nil {
             if listener.upstream.isIPAddress {
                 throw error(keys["topology"], "\(path).upstream", "a topology needs the cluster's host name, not an IP address")

@@ -149,7 +149,7 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var topology = TopologySettings()
 
     /// The instance endpoint pattern when this listener follows an Aurora topology, else nil.
-    public var instanceHostPattern: String? { engine == .postgres ? topology.instancePattern(upstreamHost: upstream.host) : nil }
+    public var instanceHostPattern: String? { topology.instancePattern(upstreamHost: upstream.host) }
 
     /// The role in force: as configured, else reader for an Aurora reader endpoint
     /// (`cluster-ro-`), which leads to read-only instances by design, else writer.

@@ -30,7 +30,8 @@ public struct TopologySettings: Sendable, Equatable {
 
     public init() {}
 
-    /// The database a configured `monitor_user` logs in to (every Aurora PostgreSQL cluster has it).
+    /// The database a configured `monitor_user` logs in to on PostgreSQL (every Aurora
+    /// PostgreSQL cluster has it; a MySQL monitoring login names none).
     public static let monitorDatabase = "postgres"
 
     /// The instance pattern in force for `upstreamHost`, when the listener follows a topology:

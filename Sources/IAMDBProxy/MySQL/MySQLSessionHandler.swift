@@ -118,9 +118,9 @@ final class MySQLSessionHandler: LoginSessionHandler, RemovableChannelHandler {
             case .retryReadOnly(let user, let failure):
                 if !retryLater(user: user, because: .readOnly) { fail(failure) }
             case .loggedIn(let upstreamConnectionID):
-                if let address = upstream?.address {
+                if let address = upstream?.address, let host = upstream?.target {
                     state.sessions.register(connectionID, .init(
-                        runtime: runtime, address: address, upstreamConnectionID: upstreamConnectionID))
+                        runtime: runtime, address: address, host: host, upstreamConnectionID: upstreamConnectionID))
                 }
             case .startRelaying:
                 startRelayingFollowed(context: context)

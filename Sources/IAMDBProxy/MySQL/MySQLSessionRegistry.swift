@@ -13,6 +13,8 @@ final class MySQLSessionRegistry: Sendable {
     struct Session: Sendable {
         let runtime: ListenerRuntime
         let address: SocketAddress
+        /// The host the session dialed: the KILL's token and TLS name.
+        let host: HostAndPort
         let upstreamConnectionID: UInt32
     }
 

@@ -121,9 +121,3 @@ final class PostgresHeadlessLogin: UpstreamLinkDelegate {
         perform(machine.upstreamFailed(message, hint: hint))
     }
 }
-
-/// Why a login with no client did not finish, in words for a log line.
-struct HeadlessLoginFailed: Error, CustomStringConvertible {
-    let reason: String
-    var description: String { reason }
-}

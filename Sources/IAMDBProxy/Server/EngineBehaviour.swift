@@ -45,6 +45,7 @@ extension ListenerConfiguration.Engine {
                 makeSessionHandler: { MySQLSessionHandler(runtime: $0, state: state) },
                 prepare: { runtime, group, logger in
                     runtime.watchUpstreamForParkedSessions(on: group.next())
+                    runtime.startTopologyMonitor(probe: MySQLTopologyProbe(), on: group.next())
                     await MySQLServerProbe.learnGreeting(into: state.greeting, for: runtime, on: group.next(), logger: logger)
                 })
         }

@@ -13,6 +13,12 @@ protocol TopologySession: AnyObject {
     func close()
 }
 
+/// Why a login with no client (warm, monitoring) or its topology read did not finish, in words for a log line.
+struct HeadlessLoginFailed: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { reason }
+}
+
 /// How an engine logs in a monitoring session to one host (no client behind it).
 protocol TopologyProbe: Sendable {
     func open(host: HostAndPort, user: String, database: String, runtime: ListenerRuntime, on eventLoop: any EventLoop) -> EventLoopFuture<any TopologySession>

@@ -35,7 +35,7 @@ final class UpstreamLink {
     }
 
     /// Dials the resolver's target — or `host` when a given server must be reached (a topology
-    /// probe), or `address` (a known server: cancel, KILL) — and says which host was chosen
+    /// probe), or `address` (a known server: a KILL, reached as `host` if given) — and says which host was chosen
     /// (`targetChosen`, before the connection is up: the token is signed for it meanwhile).
     func connect(to address: SocketAddress? = nil, host: HostAndPort? = nil, targetChosen: ((HostAndPort) -> Void)? = nil) {
         redial = address == nil && host == nil && dial.resolver.retriesFailedConnects ? (targetChosen, 0) : nil
@@ -50,6 +50,7 @@ final class UpstreamLink {
         let announce = NIOLoopBound(targetChosen, eventLoop: eventLoop)
         let connected: EventLoopFuture<any Channel>
         if let address {
+            if let host { target = host }
             connected = makeBootstrap(attempt: attempt).connect(to: address)
             targetChosen?(target)
         } else {
