@@ -28,6 +28,8 @@ import Testing
         #expect(listener.iamRegion == "us-east-1" && listener.iamExpirationSeconds == 870)
         #expect(listener.tls.mode == .verifyFull && listener.tls.serverName == "db.cluster-abc.us-east-1.rds.amazonaws.com")
         #expect(listener.users == ["app_user"])
+        #expect(listener.instanceHostPattern == "?.abc.us-east-1.rds.amazonaws.com" && listener.effectiveRole == .writer)
+        #expect(listener.topology.monitorUser == "app_user" && listener.topology.refreshSeconds == 30 && listener.topology.readerFallback == .writer)
     }
 
     @Test func defaultsForAMinimalListener() throws {
