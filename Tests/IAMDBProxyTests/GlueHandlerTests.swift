@@ -49,7 +49,12 @@ import Testing
     static let notice = ByteBuffer(string: "NOTICE")
 
     func endingPair() throws -> (client: EmbeddedChannel, upstream: EmbeddedChannel) {
-        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair(serverStream: FramedServerStream<PostgresMessageFraming>(notice: { _ in Self.notice }))
+        let (clientGlue, upstreamGlue) = GlueHandler.matchedPair(serverStream: FramedServerStream<PostgresMessageFraming>(notice: { reason in
+            switch reason {
+            case .shutdown: Self.notice
+            case .failover(let instance, let writer): ByteBuffer(string: "FAILOVER \(instance)->\(writer)")
+            }
+        }))
         let client = EmbeddedChannel(handler: clientGlue), upstream = EmbeddedChannel(handler: upstreamGlue)
         try client.connect(to: .init(ipAddress: "127.0.0.1", port: 1)).wait()
         try upstream.connect(to: .init(ipAddress: "127.0.0.1", port: 2)).wait()
@@ -67,6 +72,15 @@ import Testing
         try upstream.writeInbound(ByteBuffer(bytes: Self.dataRow + Self.readyForQuery))
         client.pipeline.fireUserInboundEventTriggered(SessionEndRequest())
         #expect(try written(client) == Self.dataRow + Self.readyForQuery + Array("NOTICE".utf8))
+        #expect(!client.isActive && !upstream.isActive)
+    }
+
+    @Test func aFailoverEndsTheSessionWithItsOwnNoticeAtTheNextBoundary() throws {
+        let (client, upstream) = try endingPair()
+        try upstream.writeInbound(ByteBuffer(bytes: Self.dataRow[0..<4]))
+        client.pipeline.fireUserInboundEventTriggered(SessionEndRequest(reason: .failover(instance: "db-1", writer: "db-2")))
+        try upstream.writeInbound(ByteBuffer(bytes: Array(Self.dataRow[4...]) + Self.readyForQuery))
+        #expect(try written(client) == Self.dataRow + Array("FAILOVER db-1->db-2".utf8))
         #expect(!client.isActive && !upstream.isActive)
     }
 

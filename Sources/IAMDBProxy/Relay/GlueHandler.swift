@@ -25,7 +25,7 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// On the upstream side: the session is to end at the next server message boundary
     /// (`.requested`), or has sent its notice and drops what the server still sends (`.noticeSent`).
     private var ending = Ending.no
-    private enum Ending: Equatable { case no, requested(SessionEndReason), noticeSent }
+    private enum Ending { case no, requested(SessionEndReason), noticeSent }
 
     private init() {}
 
@@ -91,7 +91,7 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
         bytesRead += buffer.readableBytes
         counter?.add(buffer.readableBytes)
         if let serverStream {
-            if ending == .noticeSent { return }
+            if case .noticeSent = ending { return }
             if case .requested(let reason) = ending {
                 let passed = serverStream.advance(over: buffer, stoppingAtBoundary: true)
                 buffer = buffer.getSlice(at: buffer.readerIndex, length: passed) ?? ByteBuffer()
@@ -121,7 +121,8 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Sends the client the engine's notice, then closes both sides.
     private func endWithNotice(context: ChannelHandlerContext, reason: SessionEndReason) {
-        guard let serverStream, let partner, ending != .noticeSent else { return context.close(promise: nil) }
+        if case .noticeSent = ending { return context.close(promise: nil) }
+        guard let serverStream, let partner else { return context.close(promise: nil) }
         ending = .noticeSent
         partner.partnerWrite(serverStream.notice(for: reason))
         partner.partnerClosed()
