@@ -70,8 +70,8 @@ final class MySQLTopologyReader: TopologySession {
                 return
             case .read(let reading):
                 pending = nil
-                let rows = reading.rows.map { AuroraTopology.Row(serverID: $0.serverID, sessionID: $0.sessionID, lastUpdate: $0.lastUpdate.map(Date.init(timeIntervalSince1970:))) }
-                exchange.promise.succeed((reading.readOnly, AuroraTopology(rows: rows, now: Date(timeIntervalSince1970: reading.serverNow))))
+                let rows = reading.rows.map { (serverID: $0.serverID, sessionID: $0.sessionID, lastUpdate: $0.lastUpdate) }
+                exchange.promise.succeed((reading.readOnly, AuroraTopology(epochRows: rows, serverNow: reading.serverNow)))
             case .failed(let reason):
                 pending = nil
                 exchange.promise.fail(HeadlessLoginFailed(reason: reason))

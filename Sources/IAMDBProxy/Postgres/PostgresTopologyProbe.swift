@@ -84,9 +84,7 @@ final class PostgresTopologyReader: ChannelInboundHandler, TopologySession {
             return
         case .read(let reading):
             pending = nil
-            let now = Date(timeIntervalSince1970: reading.serverNow)
-            let rows = reading.rows.map { AuroraTopology.Row(serverID: $0.serverID, sessionID: $0.sessionID, lastUpdate: $0.lastUpdate.map(Date.init(timeIntervalSince1970:))) }
-            exchange.promise.succeed((reading.inRecovery, AuroraTopology(rows: rows, now: now)))
+            exchange.promise.succeed((reading.inRecovery, AuroraTopology(epochRows: reading.rows, serverNow: reading.serverNow)))
         case .failed(let reason):
             pending = nil
             exchange.promise.fail(HeadlessLoginFailed(reason: reason))

@@ -23,6 +23,13 @@ struct AuroraTopology: Sendable, Equatable {
     /// The other instances kept (readers), most recently updated first.
     let readers: [String]
 
+    /// From rows as the engines' topology queries read them: timestamps and the server's clock
+    /// in epoch seconds.
+    init(epochRows: [(serverID: String, sessionID: String, lastUpdate: Double?)], serverNow: Double) {
+        self.init(rows: epochRows.map { Row(serverID: $0.serverID, sessionID: $0.sessionID, lastUpdate: $0.lastUpdate.map(Date.init(timeIntervalSince1970:))) },
+                  now: Date(timeIntervalSince1970: serverNow))
+    }
+
     init(rows: [Row], now: Date) {
         let kept = rows.filter { row in
             row.sessionID == Self.writerSessionID || row.lastUpdate.map { now.timeIntervalSince($0) <= Self.staleAfter } ?? true
