@@ -90,9 +90,9 @@ import Testing
         let proxy = try await proxy(port: a.port, adminPort: adminPort)
         defer { proxy.stop() }
         #expect(await proxy.logs.waitFor("topology read"), "\(proxy.logs.text.suffix(3_000))")
+        let baseline = try #require(try admin.metric("process_open_fds"), "descriptors with the monitoring session open")
         // The cluster name points at the standby; the session still lands on the writer.
         let first = try connect(proxy)
-        defer { PQfinish(first) }
         #expect(value(first, "SELECT host(inet_server_addr()) || ' ' || pg_is_in_recovery()") == "127.0.0.2 false")
 
         // A switchover: instance-b becomes the writer while instance-a stays up and writable.
@@ -106,10 +106,15 @@ import Testing
         #expect(message.contains("the cluster failed over: instance-a is no longer the writer"), "\(message)")
 
         let second = try connect(proxy)
-        defer { PQfinish(second) }
         #expect(value(second, "SELECT host(inet_server_addr()) || ' ' || pg_is_in_recovery()") == "127.0.0.3 false")
         #expect(try admin.metric("iam_db_proxy_topology_writer{listener=\"pg\",instance=\"instance-b\"}") == 1)
         #expect(try admin.metric("iam_db_proxy_failover_sessions_ended_total{listener=\"pg\"}") == 1)
+        PQfinish(first)
+        PQfinish(second)
+        // Both sessions gone, the monitor moved to instance-b: the descriptors are what they were.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try admin.metric("process_open_fds") != baseline, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try admin.metric("process_open_fds") == baseline)
     }
 
     @Test func aCrashedWriterIsReplacedAndNewClientsWaitForThePromotedOne() async throws {
