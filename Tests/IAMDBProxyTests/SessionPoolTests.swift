@@ -86,6 +86,19 @@ import Testing
         #expect(pool.refusal(uses: 1, bornAt: .now()) == .shutdown)
     }
 
+    @Test func aWriterChangeDropsEveryParkedSessionAndThePoolKeepsParking() throws {
+        let pool = pool()
+        let first = try connectedChannel(), second = try connectedChannel()
+        pool.park(parked(pool, on: first, key: "a"))
+        pool.park(parked(pool, on: second, key: "b"))
+        pool.dropAllParked(detail: "db-1 is no longer the writer (db-2 is)")
+        #expect(pool.parkedCount == 0 && !first.isActive && !second.isActive)
+        #expect(metrics.exposition(help: [:], families: []).contains("iam_db_proxy_session_reuse_discards_total{listener=\"t\",reason=\"upstream_moved\"} 2"))
+        let later = try connectedChannel()
+        pool.park(parked(pool, on: later))
+        #expect(pool.parkedCount == 1, "not a shutdown: sessions on the new writer park as before")
+    }
+
     @Test func parkedSessionsOnAnAddressTheUpstreamNoLongerHasAreClosed() throws {
         let pool = pool()
         let staying = try connectedChannel(to: "127.0.0.1")
