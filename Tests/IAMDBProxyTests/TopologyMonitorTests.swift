@@ -160,4 +160,26 @@ import Testing
         monitor.stop()
         loop.run()
     }
+
+    @Test func aRetiredMonitorWatchesUntilItsListenersLastSessionEnds() throws {
+        let loop = EmbeddedEventLoop()
+        let router = AuroraRouter(endpoint: Self.endpoint, pattern: "?.abc.us-east-1.rds.amazonaws.com", role: .writer, waitLimit: .seconds(5))
+        let cluster = ScriptedCluster(router: router)
+        let runtime = try TestRuntime.make(engine: .postgres, resolver: router)
+        let monitor = TopologyMonitor(router: router, probe: cluster, runtime: runtime, on: loop)
+        monitor.start(user: "monitor", database: "postgres")
+        loop.run()
+        let session = EmbeddedChannel(loop: loop)
+        _ = runtime.sessionOpened(session)
+        monitor.retire()
+        cluster.writer = "b"
+        loop.advanceTime(by: .seconds(30))
+        #expect(router.writer == "b", "a session is still open: a failover still ends it")
+        runtime.sessionClosed(session)
+        let opened = cluster.opened.count
+        cluster.writer = "a"
+        loop.advanceTime(by: .seconds(60))
+        #expect(cluster.opened.count == opened && router.writer == "b", "no session left: the monitor stopped")
+        #expect(cluster.sessions.allSatisfy { $0.isClosed })
+    }
 }

@@ -64,7 +64,7 @@ extension ProxyServer {
                     let replaced = current.runtime
                     current.slot.replace(with: contents)
                     replaced.sessionPool.closeAll()
-                    replaced.stopTopologyMonitor()
+                    replaced.retireTopologyMonitor()
                     if case .unix(let path) = listener.listen { try? UnixSocketFile.setMode(path, listener.unixSocketMode) }
                     kept.append(current)
                     announce(current)

@@ -224,7 +224,7 @@ struct BoundListener: Sendable {
     func close() async {
         try? await channel.close()
         runtime.sessionPool.closeAll()
-        runtime.stopTopologyMonitor()
+        runtime.retireTopologyMonitor()
         if case .unix(let path) = runtime.configuration.listen { UnixSocketFile.remove(path) }
     }
 }

@@ -101,10 +101,11 @@ final class ListenerRuntime: Sendable {
         topologyMonitor.withLock { $0 }?.start(user: user, database: database)
     }
 
-    /// Ends monitoring (shutdown, or the listener was replaced by a reload).
-    func stopTopologyMonitor() {
+    /// Ends monitoring once this runtime's sessions are gone (a reload replaced or removed the
+    /// listener, or the proxy stops listening): until then a failover still ends them.
+    func retireTopologyMonitor() {
         topologyMonitor.withLock { monitor in
-            monitor?.stop()
+            monitor?.retire()
             monitor = nil
         }
     }

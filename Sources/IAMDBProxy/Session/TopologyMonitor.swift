@@ -47,6 +47,8 @@ final class TopologyMonitor: Sendable {
         var timer: Scheduled<Void>?
         var busy = false
         var stopped = false
+        /// The listener's runtime was replaced: stop once it has no session left.
+        var retiring = false
         /// When doubt began, for the detection time of a failover.
         var doubtSince: NIODeadline?
         var candidateIndex = 0
@@ -74,6 +76,14 @@ final class TopologyMonitor: Sendable {
             state.value.login = (user, database)
             logger.info("topology monitor starting", metadata: ["monitor_user": "\(user)", "db": "\(database)", "instances": "\(router.pattern)"])
             tick()
+        }
+    }
+
+    /// Keeps monitoring while the runtime's sessions last (a failover must still end them), then stops.
+    func retire() {
+        eventLoop.execute { [self] in
+            state.value.retiring = true
+            if state.value.login == nil || (runtime?.openSessionCount ?? 0) == 0 { stop() }
         }
     }
 
@@ -107,6 +117,7 @@ final class TopologyMonitor: Sendable {
     /// One step: a reading on the session held, else a login to the next candidate host.
     private func tick() {
         guard !state.value.stopped, !state.value.busy, let login = state.value.login, let runtime else { return }
+        if state.value.retiring, runtime.openSessionCount == 0 { return stop() }
         state.value.busy = true
         if let session = state.value.session {
             let held = NIOLoopBound(session, eventLoop: eventLoop)
