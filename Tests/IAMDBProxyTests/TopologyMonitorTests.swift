@@ -20,6 +20,8 @@ import Testing
         var reachable = true
         var opened: [String] = []
         var sessions: [Session] = []
+        /// The writer answers as writable (false: the topology names it, its promotion is not done).
+        var promoted = true
 
         /// The writer's server dies: its sessions close, nothing answers until `reachable` again.
         func crash() {
@@ -64,7 +66,7 @@ import Testing
             func read() -> EventLoopFuture<(inRecovery: Bool, topology: AuroraTopology)> {
                 let now = Date()
                 let rows = ["a", "b"].map { AuroraTopology.Row(serverID: $0, sessionID: $0 == cluster.writer ? AuroraTopology.writerSessionID : "r", lastUpdate: now) }
-                let onWriter = host == cluster.router.host(of: cluster.writer)
+                let onWriter = host == cluster.router.host(of: cluster.writer) && cluster.promoted
                 return closed.futureResult.eventLoop.makeSucceededFuture((!onWriter, AuroraTopology(rows: rows, now: now)))
             }
         }
@@ -181,5 +183,25 @@ import Testing
         loop.advanceTime(by: .seconds(60))
         #expect(cluster.opened.count == opened && router.writer == "b", "no session left: the monitor stopped")
         #expect(cluster.sessions.allSatisfy { $0.isClosed })
+    }
+
+    @Test func aNamedWriterThatIsStillAStandbyIsAskedAgainAfterAPauseNotInALoop() throws {
+        let (loop, router, cluster, monitor) = try setUp()
+        monitor.start(user: "monitor", database: "postgres")
+        loop.run()
+        cluster.crash()
+        loop.run()
+        cluster.reachable = true
+        cluster.writer = "b"
+        cluster.promoted = false  // the topology names b, b still answers as a standby
+        loop.advanceTime(by: .milliseconds(200))
+        let opens = cluster.opened.count
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(cluster.opened.count == opens, "no login loop while b finishes its promotion: \(cluster.opened)")
+        cluster.promoted = true
+        loop.advanceTime(by: .milliseconds(400))
+        #expect(router.writer == "b" && !router.isInDoubt)
+        monitor.stop()
+        loop.run()
     }
 }

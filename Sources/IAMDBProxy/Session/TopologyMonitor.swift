@@ -172,9 +172,11 @@ final class TopologyMonitor: Sendable {
             // Not on the writer the cluster names: go there, and confirm it from there.
             if router.writer != nil, router.writer != writer { becameDoubtful("the topology names \(writer) as the writer") }
             state.value.candidateIndex = 0
+            let onNamedWriter = session.host == router.host(of: writer)
             session.close()
             state.value.session = nil
-            return tick()
+            // On the named writer, still a standby (a promotion under way): ask again after a pause, not in a loop.
+            return onNamedWriter ? schedule(in: retryDelay) : tick()
         }
         confirm(writer: writer, readers: topology.readers)
         schedule(in: refreshInterval)
