@@ -22,6 +22,8 @@ import Testing
         var sessions: [Session] = []
         /// The writer answers as writable (false: the topology names it, its promotion is not done).
         var promoted = true
+        /// Each instance names the other as the writer (a split brain).
+        var disagreeing = false
 
         /// The writer's server dies: its sessions close, nothing answers until `reachable` again.
         func crash() {
@@ -65,7 +67,8 @@ import Testing
 
             func read() -> EventLoopFuture<(inRecovery: Bool, topology: AuroraTopology)> {
                 let now = Date()
-                let rows = ["a", "b"].map { AuroraTopology.Row(serverID: $0, sessionID: $0 == cluster.writer ? AuroraTopology.writerSessionID : "r", lastUpdate: now) }
+                let named = cluster.disagreeing ? (host == cluster.router.host(of: "a") ? "b" : "a") : cluster.writer
+                let rows = ["a", "b"].map { AuroraTopology.Row(serverID: $0, sessionID: $0 == named ? AuroraTopology.writerSessionID : "r", lastUpdate: now) }
                 let onWriter = host == cluster.router.host(of: cluster.writer) && cluster.promoted
                 return closed.futureResult.eventLoop.makeSucceededFuture((!onWriter, AuroraTopology(rows: rows, now: now)))
             }
@@ -201,6 +204,19 @@ import Testing
         cluster.promoted = true
         loop.advanceTime(by: .milliseconds(400))
         #expect(router.writer == "b" && !router.isInDoubt)
+        monitor.stop()
+        loop.run()
+    }
+
+    @Test func instancesThatNameEachOtherDoNotMakeALoginLoop() throws {
+        let (loop, _, cluster, monitor) = try setUp()
+        monitor.start(user: "monitor", database: "postgres")
+        loop.run()
+        cluster.disagreeing = true
+        loop.advanceTime(by: .seconds(30))
+        let opens = cluster.opened.count
+        loop.advanceTime(by: .milliseconds(150))
+        #expect(cluster.opened.count == opens, "paced, not a loop: \(cluster.opened.count)")
         monitor.stop()
         loop.run()
     }

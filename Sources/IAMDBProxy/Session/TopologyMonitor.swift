@@ -52,6 +52,8 @@ final class TopologyMonitor: Sendable {
         /// When doubt began, for the detection time of a failover.
         var doubtSince: NIODeadline?
         var candidateIndex = 0
+        /// The session was moved to a named writer and nothing was confirmed since.
+        var movedSinceConfirm = false
         var lastProblem: String?
         var lastTopology: AuroraTopology?
     }
@@ -175,8 +177,13 @@ final class TopologyMonitor: Sendable {
             let onNamedWriter = session.host == router.host(of: writer)
             session.close()
             state.value.session = nil
-            // On the named writer, still a standby (a promotion under way): ask again after a pause, not in a loop.
-            return onNamedWriter ? schedule(in: retryDelay) : tick()
+            // At once to the named writer, once; on the named writer still a standby (a promotion
+            // under way), or sent back and forth by instances that disagree: again after a pause.
+            guard onNamedWriter || state.value.movedSinceConfirm else {
+                state.value.movedSinceConfirm = true
+                return tick()
+            }
+            return schedule(in: retryDelay)
         }
         confirm(writer: writer, readers: topology.readers)
         schedule(in: refreshInterval)
@@ -186,6 +193,7 @@ final class TopologyMonitor: Sendable {
         let wasKnown = router.writer
         let readersBefore = router.readers
         let change = router.confirm(writer: writer, readers: readers)
+        state.value.movedSinceConfirm = false
         let since = state.value.doubtSince
         state.value.doubtSince = nil
         state.value.candidateIndex = 0
