@@ -35,7 +35,7 @@ final class MySQLKillForwarder {
         timer = eventLoop.scheduleTask(in: (runtime.connectTimeout + runtime.handshakeTimeout) * 2) {
             forwarder.value.failed("no answer from \(forwarder.value.target.address.logDescription) in time")
         }
-        let side = MySQLSideLogin(user: user, runtime: runtime, destination: .address(target.address, host: target.host), eventLoop: eventLoop, logger: logger) { event in
+        let side = MySQLSideLogin(user: user, for: "KILL", runtime: runtime, destination: .address(target.address, host: target.host), eventLoop: eventLoop, logger: logger) { event in
             forwarder.value.handle(event)
         }
         self.side = side

@@ -26,6 +26,8 @@ final class MySQLSideLogin: UpstreamLinkDelegate {
     static let utf8mb4: UInt8 = 45
 
     private let user: String
+    /// What the login is for, in log lines ("KILL", "the topology monitor").
+    private let purpose: String
     private let runtime: ListenerRuntime
     private let destination: Destination
     let link: UpstreamLink
@@ -37,8 +39,10 @@ final class MySQLSideLogin: UpstreamLinkDelegate {
     private var events: ((Event) -> Void)?
     private let logger: Logger
 
-    init(user: String, runtime: ListenerRuntime, destination: Destination, eventLoop: any EventLoop, logger: Logger, events: @escaping (Event) -> Void) {
+    init(user: String, for purpose: String, runtime: ListenerRuntime, destination: Destination, eventLoop: any EventLoop, logger: Logger,
+         events: @escaping (Event) -> Void) {
         self.user = user
+        self.purpose = purpose
         self.runtime = runtime
         self.destination = destination
         self.logger = logger
@@ -110,7 +114,7 @@ final class MySQLSideLogin: UpstreamLinkDelegate {
     /// A cached token was refused: forget it and the credentials, and log in once more.
     private func retryWithFreshToken() {
         retried = true
-        logger.info("cached token refused for a side login; retrying once with a fresh token")
+        logger.info("cached token refused for \(purpose); retrying once with a fresh token")
         runtime.metrics.increment(ProxyMetrics.tokenRetries, [("listener", runtime.configuration.name)])
         password?.forget()
         password = nil

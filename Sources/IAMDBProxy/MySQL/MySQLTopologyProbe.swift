@@ -31,7 +31,7 @@ final class MySQLTopologyReader: TopologySession {
         self.opened = opened
         closed = eventLoop.makePromise()
         let reader = NIOLoopBound(self, eventLoop: eventLoop)
-        side = MySQLSideLogin(user: user, runtime: runtime, destination: .host(host), eventLoop: eventLoop, logger: runtime.logger) { event in
+        side = MySQLSideLogin(user: user, for: "the topology monitor", runtime: runtime, destination: .host(host), eventLoop: eventLoop, logger: runtime.logger) { event in
             reader.value.handle(event)
         }
     }
