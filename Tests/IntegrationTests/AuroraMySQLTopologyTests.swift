@@ -16,7 +16,7 @@ import Testing
         let folder: String
         let topologyFile: String
         let port: Int
-        let instances: [LoopbackScript]
+        var instances: [LoopbackScript]
 
         init(env: TestEnvironment, user: String) async throws {
             folder = try LoopbackScript.temporaryFolder("aurora-mysql-")
@@ -116,5 +116,18 @@ import Testing
         #expect(await proxy.logs.waitFor("topology read"), "\(proxy.logs.text.suffix(3_000))")
         let result = try proxy.mariadb(env, "SELECT 1")
         #expect(result.status == 0 && result.stdout == "\(env.mysql.iam_user)@instance-b\n", "\(result.stderr)")
+    }
+
+    @Test func aCrashedWriterIsReplacedByTheOneTheTopologyNames() async throws {
+        let cluster = try await Cluster(env: env, user: env.mysql.iam_user)
+        let proxy = try await proxy(cluster)
+        defer { proxy.stop() }
+        #expect(await proxy.logs.waitFor("topology read"), "\(proxy.logs.text.suffix(3_000))")
+        try cluster.announce(writer: "instance-b")
+        cluster.instances.removeFirst()  // instance-a's server stops, its monitoring session with it
+        #expect(await proxy.logs.waitFor("writer changed: failover"), "\(proxy.logs.text.suffix(3_000))")
+        let result = try proxy.mariadb(env, "SELECT 1")
+        #expect(result.status == 0 && result.stdout == "\(env.mysql.iam_user)@instance-b\n", "\(result.stderr)")
+        #expect(proxy.logs.text.contains("writer in doubt"), "the dropped monitoring session started the fast polling")
     }
 }

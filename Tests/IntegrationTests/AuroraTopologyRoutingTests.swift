@@ -170,4 +170,29 @@ import Testing
         #expect(result.status == 0 && result.stdout == "1\n", "\(result.stderr)")
         #expect(!proxy.logs.text.contains("writer in doubt"), "no writer was ever known: nothing to doubt")
     }
+
+    @Test func aSessionRoutedBeforeAReloadIsStillEndedByALaterFailover() async throws {
+        let (a, b) = try await pair()
+        let proxy = try await proxy(port: a.port)
+        defer { proxy.stop() }
+        #expect(await proxy.logs.waitFor("topology read"), "\(proxy.logs.text.suffix(3_000))")
+        let before = try connect(proxy)
+        defer { PQfinish(before) }
+        #expect(value(before, "SELECT host(inet_server_addr())") == "127.0.0.2")
+        // A reload that changes the listener: new sessions get a new runtime (and monitor).
+        let text = try String(contentsOfFile: proxy.configurationFile, encoding: .utf8)
+        try text.replacingOccurrences(of: "topology_refresh: 1", with: "topology_refresh: 2")
+            .write(toFile: proxy.configurationFile, atomically: true, encoding: .utf8)
+        proxy.sendSIGHUP()
+        #expect(await proxy.logs.waitFor("configuration reloaded"))
+        #expect(await proxy.logs.waitFor("topology read", occurrences: 2), "the new runtime's monitor read the topology")
+
+        try b.promote()
+        try announce(writer: "instance-b", on: [a, b])
+        #expect(await proxy.logs.waitFor("writer changed: failover", occurrences: 2), "both monitors saw it:\n\(proxy.logs.text.suffix(3_000))")
+        let late = PQexec(before, "SELECT 1")
+        PQclear(late)
+        let message = String(cString: PQerrorMessage(before))
+        #expect(message.contains("instance-a is no longer the writer"), "the old runtime's monitor still ended its session: \(message)")
+    }
 }
