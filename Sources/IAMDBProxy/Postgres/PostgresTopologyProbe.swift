@@ -15,7 +15,7 @@ struct PostgresTopologyProbe: TopologyProbe {
             PostgresHeadlessLogin.start(startup: startup, host: host, checksWritable: false, runtime: runtime, on: eventLoop) { result in
                 switch result {
                 case .success(let login):
-                    let reader = PostgresTopologyReader(host: host)
+                    let reader = PostgresTopologyReader(host: host, closeFuture: login.channel.closeFuture)
                     do {
                         try login.channel.pipeline.syncOperations.addHandler(reader)
                         promise.assumeIsolated().succeed(reader)
@@ -39,23 +39,23 @@ final class PostgresTopologyReader: ChannelInboundHandler, TopologySession {
     typealias OutboundOut = ByteBuffer
 
     let host: HostAndPort
+    /// The monitoring session's channel's.
+    let closeFuture: EventLoopFuture<Void>
     private var context: ChannelHandlerContext?
     private var pending: (query: AuroraTopologyQuery, promise: EventLoopPromise<(inRecovery: Bool, topology: AuroraTopology)>)?
     private var buffer = ByteBuffer()
-    private var closePromise: EventLoopPromise<Void>?
 
-    init(host: HostAndPort) { self.host = host }
-
-    var closeFuture: EventLoopFuture<Void> { context?.channel.closeFuture ?? closePromise!.futureResult }
+    init(host: HostAndPort, closeFuture: EventLoopFuture<Void>) {
+        self.host = host
+        self.closeFuture = closeFuture
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        closePromise = context.eventLoop.makePromise()
-        context.channel.closeFuture.cascade(to: closePromise)
     }
 
     func read() -> EventLoopFuture<(inRecovery: Bool, topology: AuroraTopology)> {
-        guard let context else { return closePromise!.futureResult.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+        guard let context else { return closeFuture.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         let promise = context.eventLoop.makePromise(of: (inRecovery: Bool, topology: AuroraTopology).self)
         guard pending == nil else {
             promise.fail(ChannelError.inappropriateOperationForState)

@@ -29,6 +29,13 @@ struct SessionEndRequest: Sendable {
 
     /// How long a relaying session may wait for a boundary before it is simply closed.
     static let boundaryWait: TimeAmount = .seconds(1)
+
+    /// Asks the session of client channel `channel` to end for `reason`, and closes it if it
+    /// has not ended within twice the boundary wait. From any thread.
+    static func send(to channel: any Channel, reason: SessionEndReason) {
+        channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(SessionEndRequest(reason: reason)) }
+        channel.eventLoop.scheduleTask(in: boundaryWait * 2) { channel.close(promise: nil) }
+    }
 }
 
 /// A `ServerStreamEnding` for a length-prefixed wire format: a cursor over its messages, and

@@ -54,11 +54,11 @@ final class ListenerRuntime: Sendable {
                 region: settings.region ?? settings.arnRegion ?? region, endpoint: settings.endpoint)
             self.credentials = credentials ?? SecretPasswordSource(settings: settings, client: client, credentials: tokens.credentials)
         }
+        let connectTimeout = TimeAmount.milliseconds(Int64(configuration.connectTimeoutSeconds * 1000))
         if resolver == nil, let pattern = configuration.instanceHostPattern {
             let role: AuroraRouter.Role = configuration.effectiveRole == .writer
                 ? .writer : .reader(fallbackToWriter: configuration.topology.readerFallback == .writer)
-            router = AuroraRouter(endpoint: configuration.upstream, pattern: pattern, role: role,
-                                  waitLimit: .milliseconds(Int64(configuration.connectTimeoutSeconds * 1000)))
+            router = AuroraRouter(endpoint: configuration.upstream, pattern: pattern, role: role, waitLimit: connectTimeout)
         } else {
             router = nil
         }
@@ -67,7 +67,7 @@ final class ListenerRuntime: Sendable {
         self.metrics = metrics
         let listenerName = configuration.name
         upstreamDial = UpstreamDial(
-            resolver: resolver, connectTimeout: .milliseconds(Int64(configuration.connectTimeoutSeconds * 1000)), tls: upstreamTLS,
+            resolver: resolver, connectTimeout: connectTimeout, tls: upstreamTLS,
             tlsSettings: configuration.tls, writeBufferWaterMark: GlueHandler.writeBufferWaterMark,
             reportFailure: { reason in metrics.increment(ProxyMetrics.upstreamFailures, [("listener", listenerName), ("reason", reason)]) },
             hostOverrides: hostOverrides)
@@ -116,11 +116,10 @@ final class ListenerRuntime: Sendable {
     var handshakeTimeout: TimeAmount { .milliseconds(Int64(configuration.handshakeTimeoutSeconds * 1000)) }
 
 
-    /// Gets a password for `user` logging in to `server` (default: the configured upstream),
-    /// cached or new, and delivers it on `eventLoop`.
-    func fetchPassword(user: String, at server: HostAndPort? = nil, on eventLoop: any EventLoop,
+    /// Gets a password for `user` logging in to `server` (the host dialed), cached or new, and
+    /// delivers it on `eventLoop`.
+    func fetchPassword(user: String, at server: HostAndPort, on eventLoop: any EventLoop,
                        _ deliver: @escaping @Sendable (Result<LoginPassword, any Error>) -> Void) {
-        let server = server ?? configuration.upstream
         Task { [credentials] in
             let result: Result<LoginPassword, any Error>
             do { result = .success(try await credentials.password(for: user, at: server)) } catch { result = .failure(error) }

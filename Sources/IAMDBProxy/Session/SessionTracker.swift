@@ -74,12 +74,7 @@ final class SessionTracker: Sendable {
     /// returns how many there were.
     func endAll() -> Int {
         let channels = state.withLock { Array($0.channels.values) }
-        for channel in channels {
-            channel.eventLoop.execute {
-                channel.pipeline.fireUserInboundEventTriggered(SessionEndRequest())
-            }
-            channel.eventLoop.scheduleTask(in: SessionEndRequest.boundaryWait * 2) { channel.close(promise: nil) }
-        }
+        for channel in channels { SessionEndRequest.send(to: channel, reason: .shutdown) }
         return channels.count
     }
 }

@@ -209,10 +209,7 @@ final class TopologyMonitor: Sendable {
                 "detection_ms": "\(detection.map { "\(Int($0 * 1000))" } ?? "?")", "sessions_ended": "\(change.sessions.count)",
             ])
             let reason = SessionEndReason.failover(instance: change.previous, writer: writer)
-            for channel in change.sessions {
-                channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(SessionEndRequest(reason: reason)) }
-                channel.eventLoop.scheduleTask(in: SessionEndRequest.boundaryWait * 2) { channel.close(promise: nil) }
-            }
+            for channel in change.sessions { SessionEndRequest.send(to: channel, reason: reason) }
             runtime.sessionPool.dropAllParked(detail: "\(change.previous) is no longer the writer (\(writer) is)")
         } else if wasKnown == nil {
             logger.info("topology read", metadata: ["writer": "\(writer)", "readers": "\(readers.joined(separator: ","))"])

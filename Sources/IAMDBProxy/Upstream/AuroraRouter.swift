@@ -36,6 +36,13 @@ final class AuroraRouter: UpstreamResolver {
         var sessionsOnHost: [String: Int] = [:]
         var readerPausedUntil: [String: NIODeadline] = [:]
         var onDoubt: (@Sendable () -> Void)?
+
+        /// Takes `session` off the host it had chosen, if any.
+        mutating func forget(_ session: any Channel) {
+            guard let previous = hostOfSession.removeValue(forKey: ObjectIdentifier(session)) else { return }
+            sessionsOnHost[previous.host, default: 1] -= 1
+            if sessionsOnHost[previous.host] == 0 { sessionsOnHost.removeValue(forKey: previous.host) }
+        }
     }
 
     private let state = Mutex(State())
@@ -124,19 +131,14 @@ final class AuroraRouter: UpstreamResolver {
 
     func sessionChose(_ session: any Channel, _ target: HostAndPort) {
         state.withLock { state in
-            let id = ObjectIdentifier(session)
-            if let previous = state.hostOfSession[id] { state.sessionsOnHost[previous.host, default: 1] -= 1 }
-            state.hostOfSession[id] = (session, target.host)
+            state.forget(session)
+            state.hostOfSession[ObjectIdentifier(session)] = (session, target.host)
             state.sessionsOnHost[target.host, default: 0] += 1
         }
     }
 
     func sessionEnded(_ session: any Channel) {
-        state.withLock { state in
-            guard let previous = state.hostOfSession.removeValue(forKey: ObjectIdentifier(session)) else { return }
-            state.sessionsOnHost[previous.host, default: 1] -= 1
-            if state.sessionsOnHost[previous.host] == 0 { state.sessionsOnHost.removeValue(forKey: previous.host) }
-        }
+        state.withLock { $0.forget(session) }
     }
 
     // MARK: From the topology monitor
