@@ -53,21 +53,8 @@ import Testing
     func proxy(_ cluster: Cluster, role: String = "writer") async throws -> ProxyHarness {
         try await ProxyHarness.start(
             env, identity: env.longTerm,
-            listenerYAML: """
-                topology: aurora
-                role: \(role)
-                instance_host_pattern: "\(AuroraTopologyRoutingTests.pattern)"
-                monitor_user: \(env.mysql.iam_user)
-                topology_refresh: 1
-                connect_timeout: 5
-                """,
-            upstream: "\(AuroraTopologyRoutingTests.cluster):\(cluster.port)",
-            topYAML: """
-                resolve:
-                  \(AuroraTopologyRoutingTests.cluster): 127.0.0.3
-                  instance-a.instances.test.invalid: 127.0.0.2
-                  instance-b.instances.test.invalid: 127.0.0.3
-                """,
+            listenerYAML: AuroraTopologyRoutingTests.listenerYAML(role: role, monitorUser: env.mysql.iam_user),
+            upstream: "\(AuroraTopologyRoutingTests.cluster):\(cluster.port)", topYAML: AuroraTopologyRoutingTests.resolveYAML,
             engine: "mysql")
     }
 

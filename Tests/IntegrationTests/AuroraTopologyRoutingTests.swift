@@ -46,22 +46,30 @@ import Testing
     func proxy(port: Int, role: String = "writer", extra: String = "", adminPort: Int? = nil) async throws -> ProxyHarness {
         try await ProxyHarness.start(
             env, identity: env.longTerm,
-            listenerYAML: """
-                topology: aurora
-                role: \(role)
-                instance_host_pattern: "\(Self.pattern)"
-                monitor_user: \(env.postgres.iam_user)
-                topology_refresh: 1
-                connect_timeout: 5
-                """ + extra,
+            listenerYAML: Self.listenerYAML(role: role, monitorUser: env.postgres.iam_user) + extra,
             upstream: "\(Self.cluster):\(port)",
-            topYAML: (adminPort.map { "http: {listen: 127.0.0.1:\($0)}\n" } ?? "") + """
-                resolve:
-                  \(Self.cluster): 127.0.0.3
-                  instance-a.instances.test.invalid: 127.0.0.2
-                  instance-b.instances.test.invalid: 127.0.0.3
-                """)
+            topYAML: (adminPort.map { "http: {listen: 127.0.0.1:\($0)}\n" } ?? "") + Self.resolveYAML)
     }
+
+    /// A listener that follows the test cluster's topology, reading it every second.
+    static func listenerYAML(role: String, monitorUser: String) -> String {
+        """
+        topology: aurora
+        role: \(role)
+        instance_host_pattern: "\(pattern)"
+        monitor_user: \(monitorUser)
+        topology_refresh: 1
+        connect_timeout: 5
+        """
+    }
+
+    /// The instances on their loopback addresses, and the cluster name on the reader's: stale DNS.
+    static let resolveYAML = """
+        resolve:
+          \(cluster): 127.0.0.3
+          instance-a.instances.test.invalid: 127.0.0.2
+          instance-b.instances.test.invalid: 127.0.0.3
+        """
 
     /// The topology names `writer`, on every live instance.
     func announce(writer: String, on servers: [TemporaryPostgres]) throws {
