@@ -30,11 +30,12 @@ extension ConfigurationReader {
             settings.readerFallback = fallback
         }
         let upstreamHost = listener.upstream.host
-        if settings.mode == .aurora, settings.instancePattern(upstreamHost: upstreamHost) == nil {
+        let pattern = settings.instancePattern(upstreamHost: upstreamHost)
+        if settings.mode == .aurora, pattern == nil {
             throw error(keys["topology"], "\(path).instance_host_pattern",
                         "topology: aurora needs instance_host_pattern: \(upstreamHost) is not an Aurora cluster endpoint, so the instances' names cannot be derived from it")
         }
-        if settings.instancePattern(upstreamHost: upstreamHost) != nil {
+        if pattern != nil {
             if listener.upstream.isIPAddress {
                 throw error(keys["topology"], "\(path).upstream", "a topology needs the cluster's host name, not an IP address")
             }

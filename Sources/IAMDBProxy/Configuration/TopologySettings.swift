@@ -37,14 +37,11 @@ public struct TopologySettings: Sendable, Equatable {
     /// The instance pattern in force for `upstreamHost`, when the listener follows a topology:
     /// `aurora` (or `auto` with a cluster endpoint) and a pattern, set or derived.
     public func instancePattern(upstreamHost: String) -> String? {
+        let derived = AuroraInstanceHosts.pattern(forCluster: upstreamHost)
         switch mode {
-        case .none:
-            return nil
-        case .auto:
-            guard AuroraInstanceHosts.pattern(forCluster: upstreamHost) != nil else { return nil }
-            return instanceHostPattern ?? AuroraInstanceHosts.pattern(forCluster: upstreamHost)
-        case .aurora:
-            return instanceHostPattern ?? AuroraInstanceHosts.pattern(forCluster: upstreamHost)
+        case .none: return nil
+        case .auto: return derived.map { instanceHostPattern ?? $0 }
+        case .aurora: return instanceHostPattern ?? derived
         }
     }
 
