@@ -6,8 +6,9 @@ run: a refactoring or a new relay feature must show no regression against the bu
                          --contender after=.build/release/iam-db-proxy \\
                          --contender after-trace=.build/release/iam-db-proxy@trace --rounds 3
 
-Each contender is LABEL=BINARY[@LOG_LEVEL] (default log level: warning) and gets its own proxy
-process and ports. Measures pgbench -S with 16 and 1 clients, and sysbench point selects through
+Each contender is LABEL=BINARY[@LOG_LEVEL][,NAME=VALUE...] (default log level: warning; the
+NAME=VALUE pairs are set in its environment, e.g. NIO_SINGLETON_GROUP_LOOP_COUNT=1) and gets its
+own proxy process and ports. Measures pgbench -S with 16 and 1 clients, and sysbench point selects through
 the MySQL listener; reports the median of the rounds per contender, its ratio to the first one,
 and the proxy's CPU per transaction. Needs the local servers (testenv/start.sh), pgbench and
 sysbench (Benchmarks/run-e2e.sh installs them) and the pgbench tables run.py creates."""
@@ -24,6 +25,8 @@ import run as e2e  # noqa: E402
 class Contender:
     def __init__(self, index, spec):
         self.label, _, rest = spec.partition("=")
+        rest, *settings = rest.split(",")
+        self.environment = dict(setting.split("=", 1) for setting in settings)
         self.binary, _, level = rest.partition("@")
         self.level = level or "warning"
         self.pg_port = 17432 + 10 * index
@@ -46,7 +49,8 @@ listeners:
      iam_region: us-east-1, tls: {{mode: verify-full, ca_file: {self.ca}}}}}
 """)
         log = open(os.path.join(self.work, "%s.log" % contender.label), "w")
-        process = subprocess.Popen([contender.binary, "--config", config, "--log-level", contender.level], env=self.proxy_env,
+        process = subprocess.Popen([contender.binary, "--config", config, "--log-level", contender.level],
+                                   env=dict(self.proxy_env, **contender.environment),
                                    stdout=log, stderr=log)
         self.processes.append(process)
         self.proxies[contender.label] = process
@@ -60,13 +64,15 @@ listeners:
 
     def measure_pgbench(self, contender, clients, seconds):
         pid = self.proxies[contender.label].pid
+        prefix = os.path.join(self.work, "lat-%s-%d" % (contender.label, e2e.time.monotonic_ns()))
         before = self.cpu_seconds(pid)
-        result = e2e.run(["pgbench", "-S", "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds)],
-                         env=self.pg_env_for(contender))
+        result = e2e.run(["pgbench", "-S", "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
+                          "-l", "--log-prefix", prefix], env=self.pg_env_for(contender))
         cpu = self.cpu_seconds(pid) - before
         tps = float(e2e.re.search(r"tps = ([\d.]+)", result.stdout).group(1))
         transactions = int(e2e.re.search(r"number of transactions actually processed: (\d+)", result.stdout).group(1))
-        return {"tps": tps, "cpu_us_per_tx": cpu * 1e6 / max(1, transactions)}
+        percentile = self.latency_percentiles(prefix)
+        return {"tps": tps, "cpu_us_per_tx": cpu * 1e6 / max(1, transactions), "p50_us": percentile(0.5), "p99_us": percentile(0.99)}
 
     def measure_sysbench(self, contender, seconds):
         pid = self.proxies[contender.label].pid
@@ -105,15 +111,18 @@ listeners:
 
 def report(results, contenders):
     first = contenders[0].label
-    lines = ["| test | contender | median TPS | × %s | proxy CPU µs/tx | rounds (TPS) |" % first, "|---|---|---|---|---|---|"]
+    lines = ["| test | contender | median TPS | × %s | proxy CPU µs/tx | p50 µs | p99 µs | rounds (TPS) |" % first,
+             "|---|---|---|---|---|---|---|---|"]
+    latency = lambda values, key: "%.0f" % statistics.median(r[key] for r in values) if key in values[0] else "–"
     for name, rounds in results.items():
         base = statistics.median(r["tps"] for r in rounds[first])
         for contender in contenders:
             values = rounds[contender.label]
             tps = statistics.median(r["tps"] for r in values)
             cpu = statistics.median(r["cpu_us_per_tx"] for r in values)
-            lines.append("| %s | %s | %.0f | %.3f | %.1f | %s |" % (
-                name, contender.label, tps, tps / base, cpu, ", ".join("%.0f" % r["tps"] for r in values)))
+            lines.append("| %s | %s | %.0f | %.3f | %.1f | %s | %s | %s |" % (
+                name, contender.label, tps, tps / base, cpu, latency(values, "p50_us"), latency(values, "p99_us"),
+                ", ".join("%.0f" % r["tps"] for r in values)))
     return "\n".join(lines)
 
 

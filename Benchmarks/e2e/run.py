@@ -160,19 +160,23 @@ pidfile = {self.work}/pgbouncer.pid
         tps = float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))
         transactions = int(re.search(r"number of transactions actually processed: (\d+)", result.stdout).group(1))
         failed = re.search(r"number of failed transactions: (\d+)", result.stdout)
-        latencies = []
-        if log_latency:
-            for name in os.listdir(self.work):
-                path = os.path.join(self.work, name)
-                if path.startswith(prefix):
-                    with open(path) as handle:
-                        latencies += [int(line.split()[2]) for line in handle]
-                    os.unlink(path)
-        latencies.sort()
-        percentile = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else None
+        percentile = self.latency_percentiles(prefix) if log_latency else lambda p: None
         return {"tps": tps, "failed": int(failed.group(1)) if failed else 0, "p50_us": percentile(0.50), "p99_us": percentile(0.99),
                 "cpu_busy": (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1]),
                 "cpu_us_per_tx": (box_cpu_after - box_cpu_before) * 1e6 / max(1, transactions) if box else None}
+
+    def latency_percentiles(self, prefix):
+        """Reads (and removes) the per-transaction logs `pgbench -l --log-prefix prefix` wrote;
+        returns percentile(p) over their latencies in µs."""
+        latencies = []
+        for name in os.listdir(self.work):
+            path = os.path.join(self.work, name)
+            if path.startswith(prefix):
+                with open(path) as handle:
+                    latencies += [int(line.split()[2]) for line in handle]
+                os.unlink(path)
+        latencies.sort()
+        return lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else None
 
     def machine_busy(self):
         """(busy, total) jiffies over all CPUs, from /proc/stat."""

@@ -70,6 +70,9 @@ struct ConfigurationOptions: ParsableArguments {
     @Flag(name: .customLong("exit-zero-on-sigterm"), help: "Exit 0 after SIGTERM even when sessions had to be closed.")
     var exitZeroOnSigterm = false
 
+    @Option(name: .customLong("event-loops"), help: "Threads relaying sessions: auto (half the cores, at least 1, the default) or a number.")
+    var eventLoops: String?
+
     /// `users`: the allowed users given on the command line (`run --user`).
     func overlay(users: [String] = []) -> ConfigurationOverlay {
         let given: [(ConfigurationOverlay.Setting, String?)] = [
@@ -79,6 +82,7 @@ struct ConfigurationOptions: ParsableArguments {
             (.sessionReuse, sessionReuse),
             (.region, region), (.profile, profile), (.httpListen, httpListen), (.readinessChecks, readinessChecks), (.minSigtermDelay, minSigtermDelay),
             (.maxSigtermDelay, maxSigtermDelay), (.exitZeroOnSigterm, exitZeroOnSigterm ? "true" : nil),
+            (.eventLoops, eventLoops),
         ]
         var flags: [ConfigurationOverlay.Setting: String] = [:]
         for (setting, value) in given { flags[setting] = value }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import IAMDBProxy
 import Logging
+import NIOCore
 import ServiceLifecycle
 import UnixSignals
 
@@ -45,8 +46,11 @@ struct RunCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        // The singleton group's size is fixed when it is first used, which is after this.
+        let eventLoops = configuration.eventLoopCount(cores: System.coreCount)
+        NIOSingletons.groupLoopCountSuggestion = eventLoops
         let logger = Logger(label: "iam-db-proxy")
-        logger.info("starting iam-db-proxy \(ProxyVersion.string)")
+        logger.info("starting iam-db-proxy \(ProxyVersion.string)", metadata: ["event_loops": "\(eventLoops)"])
         for warning in warnings { logger.warning("configuration: \(warning)") }
         let server = ProxyServer(configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(

@@ -105,6 +105,21 @@ import Testing
         }
     }
 
+    @Test func eventLoopsAreAutoOrACount() throws {
+        let listener = "listeners:\n  - {engine: postgres, listen: 127.0.0.1:1, upstream: h:1}\n"
+        let automatic = try ConfigurationLoader.parse(listener, file: "f")
+        #expect(automatic.eventLoops == nil)
+        #expect(automatic.eventLoopCount(cores: 2) == 1 && automatic.eventLoopCount(cores: 1) == 1 && automatic.eventLoopCount(cores: 16) == 8,
+                "auto: half the cores, at least one (a sidecar shares its machine)")
+        #expect(try ConfigurationLoader.parse("event_loops: auto\n" + listener, file: "f").eventLoops == nil)
+        let fixed = try ConfigurationLoader.parse("event_loops: 3\n" + listener, file: "f")
+        #expect(fixed.eventLoops == 3 && fixed.eventLoopCount(cores: 2) == 3)
+        problemsNameKeyLineAndFix(yaml: "event_loops: 0\n" + listener, line: 1, keyPath: "event_loops",
+                                  message: "must be auto or a number of threads from 1 to 256 (got 0)")
+        problemsNameKeyLineAndFix(yaml: "event_loops: many\n" + listener, line: 1, keyPath: "event_loops",
+                                  message: "must be auto or a number of threads from 1 to 256 (got many)")
+    }
+
     @Test func readinessChecksAreAListOfKnownNames() throws {
         let listener = "listeners:\n  - {engine: postgres, listen: 127.0.0.1:1, upstream: h:1}\n"
         let configuration = try ConfigurationLoader.parse("http: {listen: 127.0.0.1:9090, readiness_checks: [connection_limit]}\n" + listener, file: "f")

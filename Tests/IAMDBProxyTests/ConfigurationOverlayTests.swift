@@ -170,6 +170,19 @@ import Testing
         #expect(upstream?.keyPath == "--upstream")
     }
 
+    @Test func eventLoopsComeFromAFlagOrVariableOverTheFile() throws {
+        let path = try Self.file(Self.fileYAML + "\nevent_loops: 4\n")
+        #expect(try ConfigurationOverlay(flags: [.config: path], environment: [:]).configuration().configuration.eventLoops == 4)
+        #expect(try ConfigurationOverlay(flags: [.config: path], environment: ["IAM_DB_PROXY_EVENT_LOOPS": "auto"])
+            .configuration().configuration.eventLoops == nil)
+        #expect(try ConfigurationOverlay(flags: [.config: path, .eventLoops: "2"], environment: ["IAM_DB_PROXY_EVENT_LOOPS": "auto"])
+            .configuration().configuration.eventLoops == 2)
+        let bad = #expect(throws: ConfigurationError.self) {
+            try ConfigurationOverlay(flags: [.upstream: "db.example", .eventLoops: "-1"], environment: [:]).configuration()
+        }
+        #expect(bad?.keyPath == "--event-loops")
+    }
+
     @Test func sigtermSettingsComeFromFlagsAndVariablesOverTheFile() throws {
         let path = try Self.file(Self.fileYAML + "\nmax_sigterm_delay: 5\n")
         let read = try ConfigurationOverlay(flags: [.config: path, .maxSigtermDelay: "30s"],

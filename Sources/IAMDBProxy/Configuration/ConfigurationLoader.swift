@@ -102,9 +102,19 @@ struct ConfigurationReader {
         return value
     }
 
+    /// `auto` (nil) or a thread count.
+    func eventLoops(_ node: Node?, _ path: String) throws(ConfigurationError) -> Int? {
+        guard let text = try string(node, path), text != "auto" else { return nil }
+        guard let count = Int(text), (1...256).contains(count) else {
+            throw error(node, path, "must be auto or a number of threads from 1 to 256 (got \(text))")
+        }
+        return count
+    }
+
     func proxy(_ root: Node) throws(ConfigurationError) -> ProxyConfiguration {
         let top = try mapping(root, "", known: [
             "aws", "http", "listeners", "max_connections", "min_sigterm_delay", "max_sigterm_delay", "exit_zero_on_sigterm", "resolve",
+            "event_loops",
         ])
         var configuration = ProxyConfiguration()
         // Every section is read even after a problem, so one run shows every problem (the first of each).
@@ -117,6 +127,7 @@ struct ConfigurationReader {
             if let delay = try seconds(top["max_sigterm_delay"], "max_sigterm_delay", allowZero: true) { configuration.maxSigtermDelay = delay }
             if let exitZero = try boolean(top["exit_zero_on_sigterm"], "exit_zero_on_sigterm") { configuration.exitZeroOnSigterm = exitZero }
             configuration.maxConnections = try integer(top["max_connections"], "max_connections", range: 1...1_000_000)
+            configuration.eventLoops = try eventLoops(top["event_loops"], "event_loops")
         }
         collect { () throws(ConfigurationError) in if let awsNode = top["aws"] { configuration.aws = try aws(awsNode) } }
         collect { () throws(ConfigurationError) in if let httpNode = top["http"] { configuration.http = try http(httpNode) } }

@@ -11,7 +11,7 @@ public struct ConfigurationOverlay: Sendable {
     /// A setting the command line and the environment can give.
     public enum Setting: String, CaseIterable, Sendable {
         case config, engine, listen, upstream, iamHost, iamDefaultPort, iamRegion, tlsMode, caFile, serverName, users, allowRemote, role, sessionReuse
-        case region, profile, httpListen, adminToken, readinessChecks, minSigtermDelay, maxSigtermDelay, exitZeroOnSigterm
+        case region, profile, httpListen, adminToken, readinessChecks, minSigtermDelay, maxSigtermDelay, exitZeroOnSigterm, eventLoops
 
         /// The flag, the variable after `IAM_DB_PROXY_`, and the key in a listener or in the file.
         var spelling: (flag: String?, variable: String, key: String) {
@@ -38,6 +38,7 @@ public struct ConfigurationOverlay: Sendable {
             case .minSigtermDelay: ("--min-sigterm-delay", "MIN_SIGTERM_DELAY", "min_sigterm_delay")
             case .maxSigtermDelay: ("--max-sigterm-delay", "MAX_SIGTERM_DELAY", "max_sigterm_delay")
             case .exitZeroOnSigterm: ("--exit-zero-on-sigterm", "EXIT_ZERO_ON_SIGTERM", "exit_zero_on_sigterm")
+            case .eventLoops: ("--event-loops", "EVENT_LOOPS", "event_loops")
             }
         }
 
@@ -54,7 +55,8 @@ public struct ConfigurationOverlay: Sendable {
             switch self {
             case .engine, .listen, .upstream, .iamHost, .iamDefaultPort, .iamRegion, .tlsMode, .caFile, .serverName, .users, .allowRemote, .role,
                  .sessionReuse: true
-            case .config, .region, .profile, .httpListen, .adminToken, .readinessChecks, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm: false
+            case .config, .region, .profile, .httpListen, .adminToken, .readinessChecks, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm,
+                 .eventLoops: false
             }
         }
     }
@@ -177,7 +179,8 @@ public struct ConfigurationOverlay: Sendable {
     /// Region, profile and the admin HTTP server, over the file's (or the defaults).
     private func overlayProxySettings(on configuration: inout ProxyConfiguration, _ warnings: inout [String]) throws(ConfigurationError) {
         var sourceNames: [String: String] = [:]
-        for setting in [Setting.region, .profile, .httpListen, .adminToken, .readinessChecks, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm] {
+        for setting in [Setting.region, .profile, .httpListen, .adminToken, .readinessChecks, .minSigtermDelay, .maxSigtermDelay, .exitZeroOnSigterm,
+                        .eventLoops] {
             if let given = value(setting) { sourceNames[setting.spelling.key] = given.source }
         }
         var reader: ConfigurationReader { ConfigurationReader(file: "command line", sourceNames: sourceNames) }
@@ -192,6 +195,7 @@ public struct ConfigurationOverlay: Sendable {
         if let exitZero = value(.exitZeroOnSigterm), let flag = try reader.boolean(Node(exitZero.text), "exit_zero_on_sigterm") {
             configuration.exitZeroOnSigterm = flag
         }
+        if let loops = value(.eventLoops) { configuration.eventLoops = try reader.eventLoops(Node(loops.text), "event_loops") }
         // The SDKs' own variables, when neither the file nor IAM_DB_PROXY_REGION named a region,
         // then the AWS profile's region, as botocore would.
         if configuration.aws.region == nil {

@@ -54,6 +54,17 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var exitZeroOnSigterm = false
     /// `resolve:`: upstream host names dialed at a fixed address (host → IP), like curl's `--resolve`.
     public var resolve: [String: String] = [:]
+    /// `event_loops`: threads relaying sessions (nil: `auto`, see `eventLoopCount(cores:)`).
+    public var eventLoops: Int?
+
+    /// The event loops to run on a machine with `cores` cores. `auto` takes half the cores (at
+    /// least one): the proxy shares its machine with the app (a sidecar), and on a busy machine
+    /// each extra loop thread wakes up for fewer ready sessions, so a transaction costs more CPU
+    /// and waits longer behind other processes (Benchmarks/results/e2e-analysis.md: on 2 cores
+    /// one loop used 13 % less CPU per transaction and halved p99 against two).
+    public func eventLoopCount(cores: Int) -> Int {
+        eventLoops ?? max(1, cores / 2)
+    }
 
     public init(aws: AWSSettings = .init(), listeners: [ListenerConfiguration] = [], maxConnections: Int? = nil) {
         self.aws = aws

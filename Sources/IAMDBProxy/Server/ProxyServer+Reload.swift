@@ -106,6 +106,7 @@ extension ProxyServer {
         if new.aws != configuration.aws { settings.append("aws") }
         if new.http != configuration.http { settings.append("http") }
         if new.maxConnections != configuration.maxConnections { settings.append("max_connections") }
+        if new.eventLoops != configuration.eventLoops { settings.append("event_loops") }
         if new.minSigtermDelay != configuration.minSigtermDelay || new.maxSigtermDelay != configuration.maxSigtermDelay
             || new.exitZeroOnSigterm != configuration.exitZeroOnSigterm
         {
