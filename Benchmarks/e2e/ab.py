@@ -7,7 +7,7 @@ run: a refactoring or a new relay feature must show no regression against the bu
                          --contender after-trace=.build/release/iam-db-proxy@trace --rounds 3
 
 Each contender is LABEL=BINARY[@LOG_LEVEL][,NAME=VALUE...] (default log level: warning; the
-NAME=VALUE pairs are set in its environment, e.g. NIO_SINGLETON_GROUP_LOOP_COUNT=1) and gets its
+NAME=VALUE pairs are set in its environment, e.g. IAM_DB_PROXY_EVENT_LOOPS=2) and gets its
 own proxy process and ports. Measures pgbench -S with 16 and 1 clients, and sysbench point selects through
 the MySQL listener; reports the median of the rounds per contender, its ratio to the first one,
 and the proxy's CPU per transaction. Needs the local servers (testenv/start.sh), pgbench and

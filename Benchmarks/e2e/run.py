@@ -379,13 +379,13 @@ def write(results, args):
         "Machine: %(cpus)d × %(cpu)s, %(memory_gib)d GiB, Linux %(kernel)s; %(swift)s; %(postgres)s; %(mariadb)s; %(pgbouncer)s; %(sysbench)s." % info,
         "",
         "Everything runs on this one machine (servers, proxy, PgBouncer and load generators share the cores), so ratios matter, not absolute numbers.",
-        "PostgreSQL contenders: **direct** = libpq `sslmode=verify-full` to the server; **proxy** = plaintext to iam-db-proxy (release build), which "
+        "PostgreSQL contenders: **direct** = libpq `sslmode=verify-full` to the server; **proxy** = plaintext to iam-db-proxy (release build, `event_loops: auto` = half the cores: %d here), which "
         "holds `verify-full` TLS upstream; **PgBouncer** = plaintext to PgBouncer in session mode with `server_tls_sslmode=verify-full`; "
         "**C floor** = plaintext to `Benchmarks/c-relay/relay.c` (one thread, epoll, OpenSSL verify-full, no parsing: the hop itself). "
         "All log in as the `trust` TLS user `bench_user`, so PAM's per-login cost (tens of ms in the Python verifier) does not hide the proxy's. "
         "MySQL: direct = sysbench with TLS as a password user; proxy = plaintext as the IAM user (one IAM login per thread, then the same data path). "
         "Idle sessions and the descriptor figure use a TLS stand-in upstream that speaks only the PostgreSQL startup phase "
-        "(`Benchmarks/e2e/standin_upstream.py`), since a real backend per session would dominate.",
+        "(`Benchmarks/e2e/standin_upstream.py`), since a real backend per session would dominate." % max(1, (os.cpu_count() or 2) // 2),
         "",
         "| metric | direct TLS | proxy | PgBouncer | C floor | proxy ratio | target | met |",
         "|---|---|---|---|---|---|---|---|",

@@ -14,7 +14,7 @@ import Testing
     func startProxy(_ reuse: String = "") async throws -> (ProxyHarness, admin: Int) {
         let admin = try await ProxyHarness.freePort()
         let proxy = try await ProxyHarness.start(
-            env, identity: env.longTerm, extraEnvironment: ["IAM_DB_PROXY_LOG_LEVEL": "debug", "NIO_SINGLETON_GROUP_LOOP_COUNT": "1"],
+            env, identity: env.longTerm, extraEnvironment: ["IAM_DB_PROXY_LOG_LEVEL": "debug", "IAM_DB_PROXY_EVENT_LOOPS": "1"],
             listenerYAML: "session_reuse:\n  mode: reuse\n" + reuse.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"),
             topYAML: "http: {listen: 127.0.0.1:\(admin)}", engine: "mysql")
         return (proxy, admin)

@@ -18,10 +18,11 @@ import Testing
     static let notReused = "upstream session not reused"
 
     /// Parked sessions wait on their own event loop and go to clients accepted on it; with one
-    /// loop the next client always finds the last one's backend (`oneLoop: false`: one per core).
-    func startProxy(_ reuse: String = "", mode: String = "reuse", oneLoop: Bool = true, topYAML: String = "") async throws -> ProxyHarness {
+    /// loop the next client always finds the last one's backend (`loopPerCore`: one per core).
+    func startProxy(_ reuse: String = "", mode: String = "reuse", loopPerCore: Bool = false, topYAML: String = "") async throws -> ProxyHarness {
         try await ProxyHarness.start(env, identity: env.longTerm,
-                                     extraEnvironment: ["IAM_DB_PROXY_LOG_LEVEL": "debug"].merging(oneLoop ? ["NIO_SINGLETON_GROUP_LOOP_COUNT": "1"] : [:]) { $1 },
+                                     extraEnvironment: ["IAM_DB_PROXY_LOG_LEVEL": "debug",
+                                                        "IAM_DB_PROXY_EVENT_LOOPS": "\(loopPerCore ? ProcessInfo.processInfo.activeProcessorCount : 1)"],
                                      listenerYAML: "session_reuse:\n  mode: \(mode)\n" + reuse.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"),
                                      topYAML: topYAML)
     }
@@ -208,7 +209,7 @@ import Testing
     }
 
     @Test func withALoopPerCoreClientsOneAfterAnotherReuseOneBackendPerLoop() async throws {
-        let proxy = try await startProxy(oneLoop: false)
+        let proxy = try await startProxy(loopPerCore: true)
         defer { proxy.stop() }
         var pids: Set<String> = []
         for round in 1...12 {
@@ -242,7 +243,7 @@ import Testing
         let adminPort = try await ProxyHarness.freePort()
         let admin = AdminHTTPTests.Admin(port: adminPort)
         // A loop per core, warm sessions too, and a short idle timeout so the pool empties itself.
-        let proxy = try await startProxy("min_idle: 2\nidle_timeout: 1", oneLoop: false, topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
+        let proxy = try await startProxy("min_idle: 2\nidle_timeout: 1", loopPerCore: true, topYAML: "http: {listen: 127.0.0.1:\(adminPort)}")
         defer { proxy.stop() }
         let baseline = try #require(try admin.metric("process_open_fds"))
         let script = NSTemporaryDirectory() + "select-\(UUID().uuidString).sql"
