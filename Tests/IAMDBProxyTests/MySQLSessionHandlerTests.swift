@@ -75,6 +75,19 @@ import Testing
         #expect(!channel.isActive)
     }
 
+    /// A failover that ended a session still logging in used to close it without a word.
+    @Test func aSessionEndedWhileLoggingInIsToldWhy() throws {
+        let channel = try connectedChannel()
+        _ = try packets(channel)
+        try channel.writeInbound(Self.response(user: "app"))
+        channel.pipeline.fireUserInboundEventTriggered(SessionEndRequest(reason: .failover(instance: "instance-a", writer: "instance-b")))
+        let error = try ErrorPacket(payload: try #require(try packets(channel).first).payload)
+        #expect(error.message.contains("closed before login finished: the cluster failed over: instance-a is no longer the writer (instance-b is)"),
+                "\(error)")
+        #expect(!channel.isActive)
+        resolver.failAll()
+    }
+
     @Test func aLoginThatDoesNotFinishInTimeNamesTheLimit() throws {
         let channel = try connectedChannel()
         _ = try packets(channel)

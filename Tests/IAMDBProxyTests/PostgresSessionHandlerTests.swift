@@ -101,6 +101,23 @@ import Testing
         resolver.failAll()
     }
 
+    /// A failover or shutdown that ends a session still logging in used to close it without a
+    /// word, and log it as "the proxy is shutting down" whatever the reason.
+    @Test(arguments: [
+        (SessionEndReason.failover(instance: "instance-a", writer: "instance-b"), "the cluster failed over: instance-a is no longer the writer (instance-b is)"),
+        (SessionEndReason.shutdown, "the proxy is shutting down"),
+    ])
+    func aSessionEndedWhileLoggingInIsToldWhy(reason: SessionEndReason, said: String) throws {
+        let channel = try connectedChannel()
+        try channel.writeInbound(Self.startup)
+        channel.pipeline.fireUserInboundEventTriggered(SessionEndRequest(reason: reason))
+        var bytes = try written(channel)
+        let response = try error(in: &bytes)
+        #expect(response.sqlState == "08001" && response.message == "closed before login finished: \(said)", "\(response)")
+        #expect(!channel.isActive)
+        resolver.failAll()
+    }
+
     @Test func aClientThatNeverSendsAStartupIsClosedWithoutAWord() throws {
         let channel = try connectedChannel()
         channel.embeddedEventLoop.advanceTime(by: .seconds(10))

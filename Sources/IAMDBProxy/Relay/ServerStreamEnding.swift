@@ -19,6 +19,14 @@ enum SessionEndReason: Sendable, Equatable {
     /// The session's server is no longer the cluster's writer (`instance`, now a reader or gone;
     /// `writer`, the new one).
     case failover(instance: String, writer: String)
+
+    /// What happened, for a log line or the error of a login it cut short.
+    var summary: String {
+        switch self {
+        case .shutdown: "the proxy is shutting down"
+        case .failover(let instance, let writer): "the cluster failed over: \(instance) is no longer the writer (\(writer) is)"
+        }
+    }
 }
 
 /// Asks a session to end (fired into the client channel's pipeline). A relaying session sends

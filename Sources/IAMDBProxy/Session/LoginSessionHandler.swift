@@ -264,8 +264,15 @@ extension LoginSessionHandler {
     /// For `userInboundEventTriggered`: true (and the connection closing) when the event asks a
     /// session that is still logging in to end; a relaying one is ended by its glue.
     func endIfRequested(_ event: Any, context: ChannelHandlerContext) -> Bool {
-        guard event is SessionEndRequest else { return false }
-        record.failure = record.failure ?? "closed before login finished: the proxy is shutting down"
+        guard let request = event as? SessionEndRequest else { return false }
+        // As a failed connect, with why: drivers and pools connect again, where a bare close
+        // reads as a broken server.
+        let actions = machine.upstreamFailed("closed before login finished: \(request.reason.summary)", hint: "Connect again.")
+        guard actions.isEmpty else {
+            perform(actions)
+            return true
+        }
+        record.failure = record.failure ?? "closed before login finished: \(request.reason.summary)"
         context.close(promise: nil)
         return true
     }
