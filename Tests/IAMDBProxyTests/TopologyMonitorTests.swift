@@ -121,6 +121,17 @@ import Testing
         loop.run()
     }
 
+    /// The hint used to name only PostgreSQL's function, so a MySQL listener on a server
+    /// without Aurora's table got the bare error.
+    @Test(arguments: [
+        "the topology read on app failed: ERROR 42883: function aurora_replica_status() does not exist",
+        "the topology read on app failed: the topology query failed: ERROR 1109 (42S02): Unknown table 'REPLICA_HOST_STATUS' in information_schema",
+    ])
+    func aServerWithoutAnAuroraTopologyGetsTheHint(problem: String) {
+        #expect(TopologyMonitor.topologySourceMissing(problem))
+        #expect(!TopologyMonitor.topologySourceMissing("the topology read on app failed: connection reset"))
+    }
+
     @Test func aClusterThatNeverAnswersIsNotPolledFast() throws {
         let (loop, router, cluster, monitor) = try setUp()
         cluster.reachable = false

@@ -244,11 +244,18 @@ final class TopologyMonitor: Sendable {
         schedule(in: state.value.session == nil ? .zero : Self.fastPollInterval)
     }
 
+    /// The server has no Aurora topology to read: PostgreSQL's `aurora_replica_status()` or
+    /// MySQL's `information_schema.replica_host_status` (upper case in MySQL's own errors) is unknown to it.
+    static func topologySourceMissing(_ problem: String) -> Bool {
+        let text = problem.lowercased()
+        return text.contains("aurora_replica_status") || text.contains("replica_host_status")
+    }
+
     private func noteProblem(_ problem: String) {
         if state.value.lastProblem != problem {
             var metadata: Logger.Metadata = [:]
-            if router.writer == nil, problem.contains("aurora_replica_status") {
-                metadata["hint"] = "Is the upstream an Aurora PostgreSQL cluster? Until a topology is read, sessions go to \(router.endpoint.host) as configured; set topology: none if it is not Aurora."
+            if router.writer == nil, Self.topologySourceMissing(problem) {
+                metadata["hint"] = "Is the upstream an Aurora cluster? Until a topology is read, sessions go to \(router.endpoint.host) as configured; set topology: none if it is not Aurora."
             }
             logger.warning("topology monitor: \(problem)", metadata: metadata)
         }
