@@ -346,6 +346,11 @@ def report(results, args):
     row("latency p50, 1 client (µs)", single["direct"], single["proxy"], single["pgbouncer"],
         "%+.0f µs per round trip (PgBouncer %+.0f µs, floor %+.0f µs)" % (added, single["pgbouncer"] - single["direct"], single["floor"] - single["direct"]),
         "≤ PgBouncer", single["proxy"] <= single["pgbouncer"], floor=single["floor"])
+    single_p99 = {c: median(s1[c], "p99_us") for c in s1}
+    row("latency p99, 1 client (µs)", single_p99["direct"], single_p99["proxy"], single_p99["pgbouncer"],
+        "%+.0f µs vs direct (PgBouncer %+.0f µs, floor %+.0f µs)" % (single_p99["proxy"] - single_p99["direct"],
+                                                                  single_p99["pgbouncer"] - single_p99["direct"], single_p99["floor"] - single_p99["direct"]),
+        "≤ PgBouncer", single_p99["proxy"] <= single_p99["pgbouncer"], floor=single_p99["floor"])
     cps = {c: median(conn[c], "tps") for c in conn}
     row("new connections/s (pgbench -C -S, 4 clients)", cps["direct"], cps["proxy"], None, "%.3f× direct" % (cps["proxy"] / cps["direct"]),
         "≥ 0.9× direct", cps["proxy"] >= 0.9 * cps["direct"])
@@ -363,18 +368,22 @@ def report(results, args):
         "8,000 without an error", most["open"] >= 8000 and most["errors"] == 0)
     cpu = median(copy["proxy"], "proxy_cpu_s_per_gb")
     row("proxy CPU seconds per GB relayed (COPY)", None, cpu, None, "–", "–", True)
-    return rows, {"tps": tps, "single_p50": single, "cps": cps, "copy": mbs, "qps": qps}
+    return rows, {"tps": tps, "single_p50": single, "cps": cps, "copy": mbs, "qps": qps, "cpu_us_per_tx": cpu_tx}
 
 
-def write(results, args):
+def write(results, args, info=None, run=None):
+    """Writes e2e.md, e2e.json and e2e.png; `info` and `run` (date, rounds, seconds, event
+    loops) come from a saved e2e.json when the report is drawn again (--from-json)."""
     os.makedirs(RESULTS, exist_ok=True)
     rows, summary = report(results, args)
-    info = machine()
+    info = info or machine()
+    run = run or {"date": time.strftime("%Y-%m-%d"), "rounds": args.rounds, "seconds": args.seconds,
+                  "event_loops": max(1, (os.cpu_count() or 2) // 2)}
     lines = [
         "# End-to-end comparison",
         "",
         "Produced by `Benchmarks/run-e2e.sh` on %s (%d rounds per contender, alternating, %d s each; medians)."
-        % (time.strftime("%Y-%m-%d"), args.rounds, args.seconds),
+        % (run["date"], run["rounds"], run["seconds"]),
         "",
         "Machine: %(cpus)d × %(cpu)s, %(memory_gib)d GiB, Linux %(kernel)s; %(swift)s; %(postgres)s; %(mariadb)s; %(pgbouncer)s; %(sysbench)s." % info,
         "",
@@ -385,31 +394,36 @@ def write(results, args):
         "All log in as the `trust` TLS user `bench_user`, so PAM's per-login cost (tens of ms in the Python verifier) does not hide the proxy's. "
         "MySQL: direct = sysbench with TLS as a password user; proxy = plaintext as the IAM user (one IAM login per thread, then the same data path). "
         "Idle sessions and the descriptor figure use a TLS stand-in upstream that speaks only the PostgreSQL startup phase "
-        "(`Benchmarks/e2e/standin_upstream.py`), since a real backend per session would dominate." % max(1, (os.cpu_count() or 2) // 2),
+        "(`Benchmarks/e2e/standin_upstream.py`), since a real backend per session would dominate." % run["event_loops"],
         "",
         "| metric | direct TLS | proxy | PgBouncer | C floor | proxy ratio | target | met |",
         "|---|---|---|---|---|---|---|---|",
     ] + ["| %s |" % " | ".join(row) for row in rows]
     open(os.path.join(RESULTS, "e2e.md"), "w").write("\n".join(lines) + "\n")
-    json.dump({"machine": info, "results": results, "summary": summary}, open(os.path.join(RESULTS, "e2e.json"), "w"), indent=1)
+    json.dump({"machine": info, "run": run, "results": results, "summary": summary}, open(os.path.join(RESULTS, "e2e.json"), "w"), indent=1)
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        labels = ["select TPS\n16 clients", "connections/s", "COPY MB/s", "MySQL QPS"]
-        ratios = [summary["tps"]["proxy"] / summary["tps"]["direct"], summary["cps"]["proxy"] / summary["cps"]["direct"],
-                  summary["copy"]["proxy"] / summary["copy"]["direct"], summary["qps"]["proxy"] / summary["qps"]["direct"]]
-        bouncer = [summary["tps"]["pgbouncer"] / summary["tps"]["direct"], None, summary["copy"]["pgbouncer"] / summary["copy"]["direct"], None]
-        figure, axis = plt.subplots(figsize=(8, 4.5))
-        positions = range(len(labels))
-        axis.bar([p - 0.2 for p in positions], ratios, width=0.4, label="iam-db-proxy")
-        axis.bar([p + 0.2 for p in positions], [b or 0 for b in bouncer], width=0.4, label="PgBouncer")
-        axis.axhline(1.0, color="black", linewidth=0.8)
-        axis.axhline(0.9, color="grey", linestyle="--", linewidth=0.8)
-        axis.set_xticks(list(positions), labels)
-        axis.set_ylabel("throughput relative to direct TLS")
-        axis.set_title("iam-db-proxy vs direct TLS and PgBouncer (same run)")
-        axis.legend()
+        boxes = [("proxy", "iam-db-proxy"), ("pgbouncer", "PgBouncer"), ("floor", "C floor")]
+        figure, (throughput, cost) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+        # Left: each middle box's throughput relative to direct TLS (PgBouncer and the floor speak PostgreSQL only;
+        # connections/s is measured for the proxy only).
+        labels = ["select TPS\n16 clients", "COPY MB/s", "connections/s", "MySQL QPS"]
+        measures = [summary["tps"], summary["copy"], summary["cps"], summary["qps"]]
+        for offset, (key, name) in zip((-0.27, 0, 0.27), boxes):
+            values = [m[key] / m["direct"] if key in m else 0 for m in measures]
+            throughput.bar([i + offset for i in range(len(labels))], values, width=0.27, label=name)
+        throughput.axhline(1.0, color="black", linewidth=0.8)
+        throughput.set_xticks(list(range(len(labels))), labels)
+        throughput.set_ylabel("relative to direct TLS (1.0)")
+        throughput.set_title("throughput, same run")
+        throughput.legend()
+        # Right: what each relayed transaction costs the middle box.
+        cpu = summary["cpu_us_per_tx"]
+        cost.bar([name for _, name in boxes], [cpu[key] for key, _ in boxes], color=["C0", "C1", "C2"])
+        cost.set_ylabel("CPU µs per transaction (16 clients)")
+        cost.set_title("middle box CPU per transaction")
         figure.tight_layout()
         figure.savefig(os.path.join(RESULTS, "e2e.png"), dpi=110)
     except ImportError:
@@ -419,10 +433,17 @@ def write(results, args):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--proxy", required=True)
+    parser.add_argument("--proxy", help="the iam-db-proxy binary to measure (required unless --from-json)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--copy-rows", type=int, default=1_000_000)
     parser.add_argument("--max-sessions", type=int, default=8000)
+    parser.add_argument("--from-json", help="draw e2e.md and e2e.png again from a saved e2e.json instead of measuring")
     arguments = parser.parse_args()
-    write(Bench(arguments).main(), arguments)
+    if arguments.from_json:
+        saved = json.load(open(arguments.from_json))
+        write(saved["results"], arguments, info=saved["machine"], run=saved.get("run"))
+    elif arguments.proxy:
+        write(Bench(arguments).main(), arguments)
+    else:
+        parser.error("give --proxy (or --from-json)")
