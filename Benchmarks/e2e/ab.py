@@ -69,8 +69,7 @@ listeners:
         result = e2e.run(["pgbench", "-S", "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
                           "-l", "--log-prefix", prefix], env=self.pg_env_for(contender))
         cpu = self.cpu_seconds(pid) - before
-        tps = float(e2e.re.search(r"tps = ([\d.]+)", result.stdout).group(1))
-        transactions = int(e2e.re.search(r"number of transactions actually processed: (\d+)", result.stdout).group(1))
+        tps, transactions = e2e.pgbench_totals(result.stdout)
         percentile = self.latency_percentiles(prefix)
         return {"tps": tps, "cpu_us_per_tx": cpu * 1e6 / max(1, transactions), "p50_us": percentile(0.5), "p99_us": percentile(0.99)}
 

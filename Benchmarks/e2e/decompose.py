@@ -12,7 +12,6 @@ counters are not available on this VM, so /proc is the measure."""
 import argparse
 import glob
 import os
-import re
 import statistics
 import sys
 
@@ -24,8 +23,6 @@ BOXES = ["proxy", "pgbouncer", "floor"]
 
 def process_counters(pid):
     """(user seconds, kernel seconds, voluntary switches, involuntary switches) over all threads."""
-    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
     voluntary = involuntary = 0
     for status in glob.glob("/proc/%d/task/*/status" % pid):
         try:
@@ -36,7 +33,7 @@ def process_counters(pid):
                     involuntary += int(line.split()[1])
         except FileNotFoundError:  # a thread ended between the listing and the read
             pass
-    return int(fields[11]) / ticks, int(fields[12]) / ticks, voluntary, involuntary
+    return (*e2e.cpu_times(pid), voluntary, involuntary)
 
 
 class Decompose(e2e.Bench):
@@ -46,10 +43,10 @@ class Decompose(e2e.Bench):
         result = e2e.run(["pgbench", "-S", "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds)],
                          env=self.pg_env(box))
         after = process_counters(pid)
-        transactions = int(re.search(r"number of transactions actually processed: (\d+)", result.stdout).group(1))
+        tps, transactions = e2e.pgbench_totals(result.stdout)
         delta = [a - b for a, b in zip(after, before)]
         per = lambda value, scale=1.0: value * scale / max(1, transactions)
-        return {"tps": float(re.search(r"tps = ([\d.]+)", result.stdout).group(1)),
+        return {"tps": tps,
                 "user_us": per(delta[0], 1e6), "kernel_us": per(delta[1], 1e6),
                 "voluntary": per(delta[2]), "involuntary": per(delta[3])}
 

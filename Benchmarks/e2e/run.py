@@ -34,6 +34,18 @@ def run(command, env=None, check=True, **kwargs):
     return result
 
 
+def pgbench_totals(stdout):
+    """(TPS, transactions processed) from pgbench's summary."""
+    return (float(re.search(r"tps = ([\d.]+)", stdout).group(1)),
+            int(re.search(r"number of transactions actually processed: (\d+)", stdout).group(1)))
+
+
+def cpu_times(pid):
+    """(user seconds, kernel seconds) a process has used, from /proc/PID/stat."""
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / os.sysconf("SC_CLK_TCK"), int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -157,8 +169,7 @@ pidfile = {self.work}/pgbouncer.pid
         busy_before, box_cpu_before = self.machine_busy(), box and self.cpu_seconds(box.pid)
         result = run(command, env=self.pg_env(contender))
         busy_after, box_cpu_after = self.machine_busy(), box and self.cpu_seconds(box.pid)
-        tps = float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))
-        transactions = int(re.search(r"number of transactions actually processed: (\d+)", result.stdout).group(1))
+        tps, transactions = pgbench_totals(result.stdout)
         failed = re.search(r"number of failed transactions: (\d+)", result.stdout)
         percentile = self.latency_percentiles(prefix) if log_latency else lambda p: None
         return {"tps": tps, "failed": int(failed.group(1)) if failed else 0, "p50_us": percentile(0.50), "p99_us": percentile(0.99),
@@ -185,8 +196,7 @@ pidfile = {self.work}/pgbouncer.pid
         return sum(fields) - idle, sum(fields)
 
     def cpu_seconds(self, pid):
-        fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(cpu_times(pid))
 
     def rss_kib(self, pid):
         for line in open("/proc/%d/status" % pid):
