@@ -267,12 +267,13 @@ extension LoginSessionHandler {
         guard let request = event as? SessionEndRequest else { return false }
         // As a failed connect, with why: drivers and pools connect again, where a bare close
         // reads as a broken server.
-        let actions = machine.upstreamFailed("closed before login finished: \(request.reason.summary)", hint: "Connect again.")
+        let reason = "closed before login finished: \(request.reason.summary)"
+        let actions = machine.upstreamFailed(reason, hint: "Connect again.")
         guard actions.isEmpty else {
             perform(actions)
             return true
         }
-        record.failure = record.failure ?? "closed before login finished: \(request.reason.summary)"
+        record.failure = record.failure ?? reason
         context.close(promise: nil)
         return true
     }
